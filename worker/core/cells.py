@@ -1,0 +1,142 @@
+"""Normalised text → lines of typed cells (numbers, blanks, text), whatever the layout.
+
+Tab-separated, `|`-separated, space-aligned and one-cell-per-line text all become the same thing:
+a list of lines, each a tuple of tokens. Page furniture is dropped here so that it never reaches
+the alignment.
+"""
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import IntEnum
+
+
+class Kind(IntEnum):
+    """What a cell holds."""
+
+    TEXT = 0
+    NUMBER = 1
+    BLANK = 2  # printed as blank: `—`, `-`, `/`, unreadable OCR
+    EMPTY = 3  # nothing printed between two separators
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One cell of a line: its text and, for numbers, the value and the unit printed with it."""
+
+    kind: Kind
+    text: str
+    value: Decimal | None = None
+    unit: str | None = None
+
+    @property
+    def is_value(self) -> bool:
+        """Numbers and blanks fill a table cell; text does not."""
+        return self.kind in (Kind.NUMBER, Kind.BLANK)
+
+
+Line = tuple[Token, ...]
+
+_NUM = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_UNIT = r"(?:万元|万|元|件|条|个|项|次)"
+_NUMBER = re.compile(rf"({_NUM})\s*({_UNIT})?")
+_NUMBERS = re.compile(rf"{_NUM}\s*{_UNIT}?(?:\s+{_NUM}\s*{_UNIT}?)+")
+_TEXT_THEN_NUMBERS = re.compile(rf"(.*?[^\d\s.,+-])\s+((?:{_NUM}\s*{_UNIT}?\s+)*{_NUM}\s*{_UNIT}?)")
+# A short label glued to its number (`行政许可97`): the number has no unit, the text ends in CJK.
+_LABEL_GLUED = re.compile(rf"(.{{2,25}}?[\u4e00-\u9fff)\"])({_NUM})")
+_BLANK = re.compile(r"[-—―─_/\\.…·]+|[?？�□■]+|空")
+_FURNITURE = re.compile(
+    r"\d{1,4}\s*/\s*\d{1,4}|[-—]\s*\d{1,4}\s*[-—]|第\s*\d+\s*页(?:\s*[,/]?\s*共\s*\d+\s*页)?"
+    r"|[Pp]age\s*\d+(?:\s*of\s*\d+)?|\x0c"
+)
+_MD_RULE = re.compile(r"\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?")
+_MD_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+)")
+_SPACE_RUN = re.compile(r" {2,}")
+_MULTI_SPACE_NUMBERS = re.compile(r"\s+")
+
+
+def text_to_rows(text: str) -> list[list[str]]:
+    """Split normalised plain text into lines of raw cells (tabs, pipes or runs of spaces)."""
+    rows: list[list[str]] = []
+    for raw in text.replace("\x0c", "\n").split("\n"):
+        line = raw.rstrip()
+        if not line.strip() or _MD_RULE.fullmatch(line.strip()):
+            continue
+        line = _MD_PREFIX.sub("", line)
+        rows.append(_split_line(line))
+    return rows
+
+
+def _split_line(line: str) -> list[str]:
+    if "\t" in line:
+        parts = line.split("\t")
+    elif "|" in line:
+        parts = line.split("|")
+        # `| a | b |` (markdown) has an empty cell before its first bar that is not a cell.
+        if line.lstrip().startswith("|"):
+            parts = parts[1:]
+    else:
+        parts = [line]
+    cells: list[str] = []
+    for part in parts:
+        cells.extend(_SPACE_RUN.split(part.strip()) if "  " in part.strip() else [part.strip()])
+    return cells
+
+
+def tokenize_rows(rows: list[list[str]]) -> list[Line]:
+    """Turn lines of raw cells into lines of tokens; lines left empty are dropped."""
+    lines: list[Line] = []
+    for row in rows:
+        tokens: list[Token] = []
+        for cell in row:
+            tokens.extend(tokenize_cell(cell))
+        if any(t.kind != Kind.EMPTY for t in tokens):
+            lines.append(tuple(tokens))
+    return lines
+
+
+def tokenize_cell(cell: str) -> list[Token]:
+    """One raw cell → its tokens: a number, several numbers, a blank, text, or text + numbers."""
+    cell = cell.strip()
+    if not cell:
+        return [Token(Kind.EMPTY, "")]
+    if _FURNITURE.fullmatch(cell):
+        return []
+    if cell == "无":
+        return [Token(Kind.NUMBER, cell, Decimal(0))]
+    if _BLANK.fullmatch(cell):
+        return [Token(Kind.BLANK, cell)]
+    single = _NUMBER.fullmatch(cell)
+    if single:
+        return [_number(single.group(1), single.group(2), cell)]
+    if _NUMBERS.fullmatch(cell):
+        return [_number_token(part) for part in _split_numbers(cell)]
+    split = _TEXT_THEN_NUMBERS.fullmatch(cell)
+    if split:
+        return [Token(Kind.TEXT, split.group(1)), *(_number_token(p) for p in _split_numbers(split.group(2)))]
+    glued = _LABEL_GLUED.fullmatch(cell)
+    if glued:
+        return [Token(Kind.TEXT, glued.group(1)), _number(glued.group(2), None, glued.group(2))]
+    return [Token(Kind.TEXT, cell)]
+
+
+def _split_numbers(text: str) -> list[str]:
+    # `12 万` is one number with its unit, not two cells.
+    return re.findall(rf"{_NUM}\s*{_UNIT}?", text)
+
+
+def _number_token(text: str) -> Token:
+    match = _NUMBER.fullmatch(text.strip())
+    if match is None:  # pragma: no cover - callers pass what _NUM matched
+        return Token(Kind.TEXT, text)
+    return _number(match.group(1), match.group(2), text)
+
+
+def _number(digits: str, unit: str | None, text: str) -> Token:
+    try:
+        value = Decimal(digits.replace(",", ""))
+    except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals
+        return Token(Kind.TEXT, text)
+    if unit in ("件", "条", "个", "项", "次"):
+        unit = None
+    return Token(Kind.NUMBER, text, value, unit)

@@ -1,0 +1,121 @@
+"""The parse result of spec §3: the one document that is printed, stored and carried in events."""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from worker.core.forms import Template
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class Status(StrEnum):
+    """The outcome of one file."""
+
+    VALID = "valid"
+    INVALID = "invalid"
+    FAILED = "failed"
+
+
+class FailureReason(StrEnum):
+    """Why a file gave no cells (spec §3)."""
+
+    EMPTY = "empty"
+    UNREADABLE = "unreadable"
+    NOT_A_REPORT = "not_a_report"
+    UNSUPPORTED_TEMPLATE = "unsupported_template"
+    TOO_LARGE = "too_large"
+    INTERNAL_ERROR = "internal_error"
+
+
+class Severity(StrEnum):
+    """An error makes a report invalid; a warning does not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Code(StrEnum):
+    """The stable codes of the checks of spec §4."""
+
+    E_IDENTITY = "E_IDENTITY"
+    E_ROW_TOTAL = "E_ROW_TOTAL"
+    E_RESULTS_TOTAL = "E_RESULTS_TOTAL"
+    E_REVIEW_TOTAL = "E_REVIEW_TOTAL"
+    E_NEGATIVE = "E_NEGATIVE"
+    E_MISSING_TABLE = "E_MISSING_TABLE"
+    W_MISSING_CELL = "W_MISSING_CELL"
+    W_TEMPLATE_YEAR = "W_TEMPLATE_YEAR"
+    W_UNIT_UNSTATED = "W_UNIT_UNSTATED"
+    W_NARRATIVE_MISMATCH = "W_NARRATIVE_MISMATCH"
+    W_CROSS_YEAR = "W_CROSS_YEAR"
+
+    @property
+    def severity(self) -> Severity:
+        """Errors start with `E_`, warnings with `W_`."""
+        return Severity.ERROR if self.value.startswith("E_") else Severity.WARNING
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+CellValue = int | float | None
+
+
+class Source(_Frozen):
+    """What the file was: its name, content hash, size, encoding and script."""
+
+    filename: str
+    sha256: Sha256
+    bytes: int = Field(ge=0)
+    encoding: str | None = None
+    script: Literal["simplified", "traditional"] | None = None
+
+
+class Failure(_Frozen):
+    """Why a file failed, for people and for machines."""
+
+    reason: FailureReason
+    message: str
+
+
+class Meta(_Frozen):
+    """Title, issuing organ and report year, in Simplified script."""
+
+    title: str | None = None
+    organization: str | None = None
+    year: int | None = Field(default=None, ge=1990, le=2200)
+
+
+class Issue(_Frozen):
+    """One finding of a check, with the cells it concerns."""
+
+    code: Code
+    severity: Severity
+    cells: list[str]
+    message: str
+
+
+class ParseResult(_Frozen):
+    """The parse result of one file (spec §3)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    source: Source
+    status: Status
+    failure: Failure | None = None
+    template: Template | None = None
+    meta: Meta = Meta()
+    cells: dict[str, CellValue] = Field(default_factory=dict)
+    issues: list[Issue] = Field(default_factory=list)
+
+    def codes(self) -> set[str]:
+        """The set of issue codes, for quick checks."""
+        return {i.code.value for i in self.issues}
+
+
+def make_issue(code: Code, cells: list[str], message: str) -> Issue:
+    """An issue whose severity follows from its code."""
+    return Issue(code=code, severity=code.severity, cells=cells, message=message)

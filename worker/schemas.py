@@ -1,0 +1,84 @@
+"""The JSON Schemas of `schemas/`, generated from the code's models so the two cannot drift."""
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from worker.core.result import ParseResult
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+# An identifier, not a location (`.invalid` is reserved and never resolves): a shared base lets
+# sibling schemas, such as the events' envelope, `$ref` the result by its file name.
+ID_BASE = "https://govreport.invalid/schemas/"
+
+JsonSchema = dict[str, Any]
+_HEAD = ("$schema", "$id", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One schema file: its title and how to build its body from the code."""
+
+    title: str
+    build: Callable[[], JsonSchema]
+
+
+# Serialization mode: the schema describes the document we emit, not what we would accept.
+SCHEMAS: dict[str, Entry] = {
+    "report.schema.json": Entry(
+        title="govreport parse result (spec §3)",
+        build=lambda: ParseResult.model_json_schema(mode="serialization"),
+    ),
+}
+
+
+def schema(name: str) -> JsonSchema:
+    """The schema of one file, with its `$schema`, `$id` and `title` first."""
+    entry = SCHEMAS[name]
+    body = {k: v for k, v in entry.build().items() if k not in _HEAD}
+    return {"$schema": DRAFT, "$id": ID_BASE + name, "title": entry.title, **body}
+
+
+def render(document: JsonSchema) -> str:
+    """The exact committed text of a schema: stable, readable, UTF-8 and newline-terminated."""
+    return json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+def generated() -> dict[str, str]:
+    """Every schema file's name mapped to the text it must have."""
+    return {name: render(schema(name)) for name in SCHEMAS}
+
+
+def write(directory: Path) -> list[Path]:
+    """Write every schema into `directory`; return the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in generated().items():
+        path = directory / name
+        # Bytes, not text mode: no platform newline translation may change the committed file.
+        path.write_bytes(text.encode("utf-8"))
+        paths.append(path)
+    return paths
+
+
+def stale(directory: Path) -> list[str]:
+    """Names of the schema files in `directory` that are missing or differ from the code."""
+    expected = generated()
+    return [name for name, text in expected.items() if _read(directory / name) != text]
+
+
+def _read(path: Path) -> str | None:
+    """A committed file's text, or None when it is missing or not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
+if __name__ == "__main__":
+    # Until the CLI's `govreport schemas --write` exists: `python -m worker.schemas [DIR]`.
+    for written in write(Path(sys.argv[1] if len(sys.argv) > 1 else "schemas")):
+        print(written)

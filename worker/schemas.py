@@ -1,7 +1,6 @@
 """The JSON Schemas of `schemas/`, generated from the code's models so the two cannot drift."""
 
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,9 +75,3 @@ def _read(path: Path) -> str | None:
         return path.read_bytes().decode("utf-8")
     except (FileNotFoundError, UnicodeDecodeError):
         return None
-
-
-if __name__ == "__main__":
-    # Until the CLI's `govreport schemas --write` exists: `python -m worker.schemas [DIR]`.
-    for written in write(Path(sys.argv[1] if len(sys.argv) > 1 else "schemas")):
-        print(written)

@@ -67,6 +67,9 @@ class Aligner:
 
     def feed(self, line: Line) -> None:
         """Take one line of tokens."""
+        if len(line) == 1 and line[0].is_value:  # one value on its own line: the common case
+            self._without_label(list(line), loose_text=False)
+            return
         segments: list[tuple[int | None, list[Token]]] = [(None, [])]
         loose_text = False
         for token in line:
@@ -84,8 +87,8 @@ class Aligner:
         if any(t.is_value for t in lead):
             self._without_label(lead, loose_text)
         for row, tokens in segments[1:]:
-            assert row is not None
-            self._with_label(row, tokens)
+            if row is not None:
+                self._with_label(row, tokens)
 
     def alignment(self) -> Alignment:
         """The cells found so far, and which tables were found."""
@@ -184,7 +187,7 @@ class Aligner:
         widths = [self.fills[i].row.width for i in self.pending]
         exact = [i for i, w in zip(self.pending, widths, strict=True) if w == count]
         fitting = [i for i, w in zip(self.pending, widths, strict=True) if w <= count]
-        target = (exact or fitting or [None])[0]
+        target = exact[0] if exact else fitting[0] if fitting else None
         if target is None and self.active in self.pending:
             target = self.active  # the first values of a row printed one per line
         if target is None:

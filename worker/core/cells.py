@@ -6,9 +6,10 @@ the alignment.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
+from functools import lru_cache
 
 
 class Kind(IntEnum):
@@ -28,15 +29,17 @@ class Token:
     text: str
     value: Decimal | None = None
     unit: str | None = None
+    # Numbers and blanks fill a table cell; text and empty cells do not.
+    is_value: bool = field(init=False, compare=False)
 
-    @property
-    def is_value(self) -> bool:
-        """Numbers and blanks fill a table cell; text does not."""
-        return self.kind in (Kind.NUMBER, Kind.BLANK)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_value", self.kind in (Kind.NUMBER, Kind.BLANK))
 
 
 Line = tuple[Token, ...]
 
+# More digits than any count or amount of the form can have (and than a bigint column holds).
+_MAX_DIGITS = 15
 _NUM = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _UNIT = r"(?:万元|万|元|件|条|个|项|次)"
 _NUMBER = re.compile(rf"({_NUM})\s*({_UNIT})?")
@@ -51,6 +54,7 @@ _FURNITURE = re.compile(
 )
 _MD_RULE = re.compile(r"\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?")
 _MD_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+)")
+_MD_MARKS = frozenset("#-*+>")
 _SPACE_RUN = re.compile(r" {2,}")
 _MULTI_SPACE_NUMBERS = re.compile(r"\s+")
 
@@ -60,9 +64,11 @@ def text_to_rows(text: str) -> list[list[str]]:
     rows: list[list[str]] = []
     for raw in text.replace("\x0c", "\n").split("\n"):
         line = raw.rstrip()
-        if not line.strip() or _MD_RULE.fullmatch(line.strip()):
+        stripped = line.lstrip()
+        if not stripped or ("---" in stripped and _MD_RULE.fullmatch(stripped)):
             continue
-        line = _MD_PREFIX.sub("", line)
+        if stripped[0] in _MD_MARKS:
+            line = _MD_PREFIX.sub("", line)
         rows.append(_split_line(line))
     return rows
 
@@ -79,7 +85,11 @@ def _split_line(line: str) -> list[str]:
         parts = [line]
     cells: list[str] = []
     for part in parts:
-        cells.extend(_SPACE_RUN.split(part.strip()) if "  " in part.strip() else [part.strip()])
+        part = part.strip()
+        if "  " in part:
+            cells.extend(_SPACE_RUN.split(part))
+        else:
+            cells.append(part)
     return cells
 
 
@@ -87,17 +97,24 @@ def tokenize_rows(rows: list[list[str]]) -> list[Line]:
     """Turn lines of raw cells into lines of tokens; lines left empty are dropped."""
     lines: list[Line] = []
     for row in rows:
-        tokens: list[Token] = []
-        for cell in row:
-            tokens.extend(tokenize_cell(cell))
-        if any(t.kind != Kind.EMPTY for t in tokens):
-            lines.append(tuple(tokens))
+        tokens = tokenize_cell(row[0]) if len(row) == 1 else tuple(t for cell in row for t in tokenize_cell(cell))
+        for token in tokens:
+            if token.kind != Kind.EMPTY:
+                lines.append(tokens)
+                break
     return lines
 
 
-def tokenize_cell(cell: str) -> list[Token]:
-    """One raw cell → its tokens: a number, several numbers, a blank, text, or text + numbers."""
-    cell = cell.strip()
+@lru_cache(maxsize=65536)
+def tokenize_cell(cell: str) -> tuple[Token, ...]:
+    """One raw cell → its tokens: a number, several numbers, a blank, text, or text + numbers.
+
+    Cached: the same cells (`0`, the form's labels) recur in every report, and tokens are frozen.
+    """
+    return tuple(_tokenize(cell.strip()))
+
+
+def _tokenize(cell: str) -> list[Token]:
     if not cell:
         return [Token(Kind.EMPTY, "")]
     if _FURNITURE.fullmatch(cell):
@@ -133,6 +150,8 @@ def _number_token(text: str) -> Token:
 
 
 def _number(digits: str, unit: str | None, text: str) -> Token:
+    if sum(ch.isdigit() for ch in digits) > _MAX_DIGITS:
+        return Token(Kind.BLANK, text)  # no cell of the form holds such a number: unreadable
     try:
         value = Decimal(digits.replace(",", ""))
     except InvalidOperation:  # pragma: no cover - the regex admits only valid decimals

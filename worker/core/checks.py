@@ -55,7 +55,9 @@ def _missing_cells(template: Template, cells: Cells, found: set[str]) -> list[Is
         missing = [k for k in row.keys if cells.get(k) is None]
         if missing:
             where = f"table {TABLE_NAMES[row.table]}, row {row.labels[0]}"
-            issues.append(make_issue(Code.W_MISSING_CELL, missing, f"{where}: {len(missing)} cell(s) blank or unreadable"))
+            issues.append(
+                make_issue(Code.W_MISSING_CELL, missing, f"{where}: {len(missing)} cell(s) blank or unreadable")
+            )
     return issues
 
 
@@ -70,7 +72,9 @@ def _negatives(cells: Cells) -> list[Issue]:
 def _identity(cells: Cells) -> list[Issue]:
     issues = []
     for column in APPLICATION_COLUMNS:
-        keys = [f"{_APP}.{row}.{column}" for row in ("new_received", "carried_over", "results_total", "carried_forward")]
+        keys = [
+            f"{_APP}.{row}.{column}" for row in ("new_received", "carried_over", "results_total", "carried_forward")
+        ]
         received, carried, results, forward = (cells.get(k) for k in keys)
         left, right = _sum([received, carried]), _sum([results, forward])
         if left is not None and right is not None and left != right:
@@ -95,7 +99,9 @@ def _row_totals(template: Template, cells: Cells) -> list[Issue]:
         expected, total = _sum([cells.get(k) for k in parts]), cells.get(total_key)
         if expected is not None and total is not None and expected != total:
             issues.append(
-                make_issue(Code.E_ROW_TOTAL, [*parts, total_key], f"{row.name}: total {total} ≠ sum of columns {expected}")
+                make_issue(
+                    Code.E_ROW_TOTAL, [*parts, total_key], f"{row.name}: total {total} ≠ sum of columns {expected}"
+                )
             )
     return issues
 
@@ -109,7 +115,9 @@ def _results_totals(template: Template, cells: Cells) -> list[Issue]:
         if expected is not None and total is not None and expected != total:
             issues.append(
                 make_issue(
-                    Code.E_RESULTS_TOTAL, [*parts, total_key], f"{column}: results total {total} ≠ sum of results {expected}"
+                    Code.E_RESULTS_TOTAL,
+                    [*parts, total_key],
+                    f"{column}: results total {total} ≠ sum of results {expected}",
                 )
             )
     return issues
@@ -136,7 +144,7 @@ def check_template_year(template: Template, year: int | None) -> list[Issue]:
     return [make_issue(Code.W_TEMPLATE_YEAR, [], f"a {year} report in the {template} template (expected {expected})")]
 
 
-def check_cross_year(template: Template, cells: Cells, previous: Cells, previous_year: int) -> list[Issue]:
+def check_cross_year(cells: Cells, previous: Cells, previous_year: int) -> list[Issue]:
     """W_CROSS_YEAR: this year's carried-over column must equal last year's carried-forward."""
     issues = []
     for column in APPLICATION_COLUMNS:

@@ -4,7 +4,7 @@ The canonical keys (`table.row.column`) are the contract of spec §2; a test che
 generated here equal `fields.json`, in order.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Template = Literal["2019", "2021"]
@@ -38,18 +38,17 @@ class Row:
     labels: tuple[str, ...]
     columns: tuple[str, ...]
     amount_column: str | None = None
+    # The canonical cell keys of this row in printed column order, and how many values it prints.
+    keys: tuple[str, ...] = field(init=False)
+    width: int = field(init=False)
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """The canonical cell keys of this row, in printed column order."""
+    def __post_init__(self) -> None:
         if self.table == TABLE_REVIEW:
-            return tuple(f"{TABLE_REVIEW}.{g}.{c}" for g in REVIEW_GROUPS for c in REVIEW_COLUMNS)
-        return tuple(f"{self.table}.{self.name}.{c}" for c in self.columns)
-
-    @property
-    def width(self) -> int:
-        """How many values the row prints."""
-        return len(self.keys)
+            keys = tuple(f"{TABLE_REVIEW}.{g}.{c}" for g in REVIEW_GROUPS for c in REVIEW_COLUMNS)
+        else:
+            keys = tuple(f"{self.table}.{self.name}.{c}" for c in self.columns)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "width", len(keys))
 
 
 def _active(name: str, labels: tuple[str, ...], columns: tuple[str, ...], amount: bool = False) -> Row:

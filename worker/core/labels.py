@@ -43,9 +43,10 @@ class _Label:
     bigrams: frozenset[str]
 
 
-def split_numbered(text: str) -> list[str]:
+@lru_cache(maxsize=65536)
+def split_numbered(text: str) -> tuple[str, ...]:
     """Split a text cell before an inner numbering such as `(四)` or `2.`."""
-    return [p for p in _INNER_NUMBERING.split(text) if p.strip()]
+    return tuple(p for p in _INNER_NUMBERING.split(text) if p.strip())
 
 
 def label_key(text: str) -> tuple[str | None, str]:

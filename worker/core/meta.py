@@ -7,7 +7,8 @@ from worker.core.result import Meta
 _TITLE_LINES = 40
 _TITLE_MAX = 80
 _TITLE_PREFIX = re.compile(r"^\s*(?:标题|题目|名称|正文)\s*[:：]?\s*")
-_YEAR = re.compile(r"((?:19|20)\d{2})\s*年")
+# Report years the form can have: the 2019 form began in 2019; older years name old reports.
+_YEAR = re.compile(r"(?<!\d)(199\d|20\d\d)\s*年")
 _TITLE_REPORT = re.compile(r"(政府信息公开|政务公开)[^。；;,，]{0,8}?(年度报告|工作报告|年报)")
 # Where the organ's name stops: the year, or the words of the report's name.
 _ORG_AFTER_YEAR = re.compile(r"^\s*年度?\s*(.*?)\s*(?:政府信息公开|政务公开)")

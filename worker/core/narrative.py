@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from worker.core.result import CellValue, Code, Issue, make_issue
 
-_NUM = r"(\d+|[零一二两三四五六七八九十]+)"
+_NUM = r"(\d{1,9}|[零一二两三四五六七八九十]{1,3})"
 _ZERO = r"(?:没有|未|无)"
 
 

@@ -55,7 +55,7 @@ def parse_bytes(
 ) -> ParseResult:
     """Parse one file's bytes into the spec's result. Never raises: a bug becomes a failed
     `internal_error` result, and `on_error` receives the exception so the caller can log it."""
-    source = Source(filename=filename, sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    source = Source(filename=_printable(filename), sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
     if len(data) > max_bytes:
         return failed(source, FailureReason.TOO_LARGE, f"{len(data)} bytes is over the limit of {max_bytes}")
     try:
@@ -66,6 +66,11 @@ def parse_bytes(
         if on_error is not None:
             on_error(error)
         return failed(source, FailureReason.INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")
+
+
+def _printable(filename: str) -> str:
+    # A name that was not UTF-8 on disk arrives with lone surrogates, which JSON cannot carry.
+    return filename.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def failed(source: Source, reason: FailureReason, message: str, meta: Meta | None = None) -> ParseResult:
@@ -105,7 +110,7 @@ def _read(text: str) -> _Document:
     else:
         normalized = normalize(text)
         rows = text_to_rows(normalized.text)
-    plain = [" ".join(c for c in (cell.strip() for cell in row) if c) for row in rows]
+    plain = [row[0].strip() if len(row) == 1 else " ".join(c for c in map(str.strip, row) if c) for row in rows]
     return _Document(normalized, tokenize_rows(rows), [p for p in plain if p])
 
 
@@ -121,7 +126,9 @@ def _without_tables(source: Source, meta: Meta, text: str) -> ParseResult | None
                 meta,
             )
         return None
-    return failed(source, FailureReason.NOT_A_REPORT, "the text is not a government information-disclosure annual report")
+    return failed(
+        source, FailureReason.NOT_A_REPORT, "the text is not a government information-disclosure annual report"
+    )
 
 
 def _cells(template: Template, alignment: Alignment) -> tuple[dict[str, CellValue], list[Issue]]:
@@ -136,17 +143,15 @@ def _cells(template: Template, alignment: Alignment) -> tuple[dict[str, CellValu
             cells[key] = value
             issues += issue
         else:
-            cells[key] = _count(token.value)
+            # A count printed with a fraction is not a count the form can have: unreadable, null.
+            cells[key] = int(token.value) if token.value == token.value.to_integral_value() else None
     return cells, issues
-
-
-def _count(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _amount(key: str, token: Token, alignment: Alignment) -> tuple[float, list[Issue]]:
     """Amounts are in 万元: as printed when the unit is 万/万元, converted when it is 元."""
-    assert token.value is not None
+    if token.value is None:
+        return 0.0, []
     unit = token.unit or _unit_in(alignment.row_context(key.rsplit(".", 1)[0]))
     value = token.value / _TEN_THOUSAND if unit == "元" else token.value
     if unit is None:

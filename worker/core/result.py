@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from worker.core.forms import Template
 
@@ -58,7 +58,10 @@ class Code(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Every key is always written, so the schema requires every key; NaN/inf are not JSON.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", allow_inf_nan=False, json_schema_serialization_defaults_required=True
+    )
 
 
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -98,6 +101,12 @@ class Issue(_Frozen):
     cells: list[str]
     message: str
 
+    @model_validator(mode="after")
+    def _severity_follows_code(self) -> "Issue":
+        if self.severity != self.code.severity:
+            raise ValueError(f"{self.code.value} is an {self.code.severity.value}, not an {self.severity.value}")
+        return self
+
 
 class ParseResult(_Frozen):
     """The parse result of one file (spec §3)."""
@@ -110,6 +119,14 @@ class ParseResult(_Frozen):
     meta: Meta = Meta()
     cells: dict[str, CellValue] = Field(default_factory=dict)
     issues: list[Issue] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _failure_iff_failed(self) -> "ParseResult":
+        if (self.status == Status.FAILED) != (self.failure is not None):
+            raise ValueError("failure is set exactly when status is failed")
+        if self.status == Status.FAILED and (self.cells or self.template is not None):
+            raise ValueError("a failed result has no template and no cells")
+        return self
 
     def codes(self) -> set[str]:
         """The set of issue codes, for quick checks."""

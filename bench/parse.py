@@ -1,0 +1,284 @@
+"""How fast `parse_bytes` reads reports on one process, against decoding and OpenCC alone.
+
+Run from the checkout: `.venv/bin/python bench/parse.py [--json] [--seconds S] [--files PATH...]`.
+It prints figures, never asserts: the goal (≥500 reports/s for 10 KB reports) is stated beside them.
+"""
+
+import argparse
+import codecs
+import inspect
+import json
+import platform
+import random
+import sys
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import opencc
+
+ROOT = Path(__file__).resolve().parent.parent
+# As a script only bench/ is on the path: make `worker` and `tests` importable from the checkout.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from worker.core import parse_bytes  # noqa: E402  (needs the path set above)
+
+CORPUS = ROOT / "tests" / "fixtures" / "corpus"
+GOAL_PER_SECOND = 500
+GOAL_BYTES = 10 * 1024
+# One shared converter, as the parser keeps one: building it costs far more than a conversion.
+T2S = opencc.OpenCC("t2s")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One file to parse: where it came from and its bytes."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """How long a pass over a set took, repeated for a while."""
+
+    reports: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        """Reports per second."""
+        return self.reports / self.seconds
+
+    @property
+    def mean_ms(self) -> float:
+        """Mean milliseconds per report."""
+        return 1000 * self.seconds / self.reports
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The figures of one set of files; the parse ones are None when the parser could not run."""
+
+    name: str
+    files: int
+    mean_kb: float
+    decode_opencc_ms: float
+    reports_per_s: float | None = None
+    mb_per_s: float | None = None
+    mean_ms: float | None = None
+    per_s_at_10kb: float | None = None
+    parse_over_decode_opencc: float | None = None
+    statuses: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+
+
+def corpus_samples() -> list[Sample]:
+    """Every report of the corpus (seeds and real), not its truth files."""
+    paths = sorted(p for p in CORPUS.glob("*/*") if p.is_file())
+    return [Sample(p.name, p.read_bytes()) for p in paths]
+
+
+def seed_samples() -> list[Sample]:
+    """The five seed reports, stand-ins for generated ~10 KB reports until the renderer lands."""
+    return [Sample(p.name, p.read_bytes()) for p in sorted((CORPUS / "seeds").glob("*.txt"))]
+
+
+def file_samples(paths: Sequence[Path]) -> list[Sample]:
+    """The files given on the command line."""
+    return [Sample(p.name, p.read_bytes()) for p in paths]
+
+
+def _call(function: Callable[..., Any], **offered: Any) -> Any:
+    """Call with the offered arguments its signature names; TypeError if it needs others."""
+    names = inspect.signature(function).parameters
+    return function(**{name: value for name, value in offered.items() if name in names})
+
+
+def rendered_samples(count: int, seed: int) -> tuple[list[Sample], str | None]:
+    """`count` reports of each shape from `tests.render`, or none and why not."""
+    try:
+        render_module = import_module("tests.render")
+    except ImportError as error:
+        return [], f"tests.render not importable ({error})"
+    random_cells = getattr(render_module, "random_cells", None)
+    render = getattr(render_module, "render", None)
+    if not (callable(random_cells) and callable(render)):
+        return [], "tests.render has no random_cells and render"
+    shapes = list(getattr(render_module, "SHAPES", None) or [None])
+    rng = random.Random(seed)
+    samples = []
+    try:
+        for shape in shapes:
+            for i in range(count):
+                template = ("2019", "2021")[i % 2]
+                cells = _call(random_cells, rng=rng, template=template)
+                rendered = _call(render, cells=cells, shape=shape, template=template, rng=rng)
+                data = rendered.encode("utf-8") if isinstance(rendered, str) else bytes(rendered)
+                samples.append(Sample(f"rendered-{shape}-{i}", data))
+    except (TypeError, ValueError, AttributeError) as error:
+        # The renderer is written elsewhere: an API this guess does not fit is skipped, not fatal.
+        return [], f"tests.render API not understood ({type(error).__name__}: {error})"
+    return samples, None
+
+
+def decode(data: bytes) -> str:
+    """Decode as the parser's first stage does: BOM first, then UTF-8, then GB18030."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("gb18030", errors="replace")
+
+
+def decode_and_convert(data: bytes, _filename: str) -> str:
+    """The floor of any parse: decode, Traditional→Simplified, width folding."""
+    return unicodedata.normalize("NFKC", T2S.convert(decode(data)))
+
+
+def time_passes(function: Callable[[bytes, str], object], samples: list[Sample], seconds: float) -> Timing:
+    """Run `function` over every sample, again and again for about `seconds`, after a warm-up."""
+    for sample in samples:
+        function(sample.data, sample.name)
+    reports = 0
+    started = time.perf_counter()
+    elapsed = 0.0
+    while elapsed < seconds:
+        for sample in samples:
+            function(sample.data, sample.name)
+        reports += len(samples)
+        elapsed = time.perf_counter() - started
+    return Timing(reports, elapsed)
+
+
+def statuses(samples: list[Sample]) -> dict[str, int]:
+    """How many samples end valid, invalid or failed (and why): a fast failure is no benchmark."""
+    counts: Counter[str] = Counter()
+    for sample in samples:
+        result = parse_bytes(sample.data, sample.name)
+        reason = f"/{result.failure.reason.value}" if result.failure is not None else ""
+        counts[f"{result.status.value}{reason}"] += 1
+    return dict(sorted(counts.items()))
+
+
+def measure(name: str, samples: list[Sample], seconds: float) -> Figures:
+    """The figures of one set: parse, decode+OpenCC alone, and their ratio."""
+    total = sum(len(s.data) for s in samples)
+    mean_kb = total / len(samples) / 1024
+    floor = time_passes(decode_and_convert, samples, seconds)
+    try:
+        counts = statuses(samples)
+        parse = time_passes(parse_bytes, samples, seconds)
+    except NotImplementedError as error:
+        # The parser's stub: report it. Any other exception is a parser bug and keeps its traceback.
+        return Figures(name, len(samples), mean_kb, floor.mean_ms, error=f"{type(error).__name__}: {error}")
+    bytes_per_s = total * parse.reports / len(samples) / parse.seconds
+    return Figures(
+        name=name,
+        files=len(samples),
+        mean_kb=mean_kb,
+        reports_per_s=parse.per_second,
+        mb_per_s=bytes_per_s / 2**20,
+        mean_ms=parse.mean_ms,
+        # Parse cost grows with size: scale the rate to what it would be at the goal's 10 KB.
+        per_s_at_10kb=bytes_per_s / GOAL_BYTES,
+        decode_opencc_ms=floor.mean_ms,
+        parse_over_decode_opencc=parse.mean_ms / floor.mean_ms,
+        statuses=counts,
+        error=None,
+    )
+
+
+def _number(value: float | None, digits: int) -> str:
+    """A figure for the table, `-` when there is none."""
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _pad(text: str, width: int) -> str:
+    """Right-align in `width`, or left-align in `-width`."""
+    return text.ljust(-width) if width < 0 else text.rjust(width)
+
+
+# The table's columns: title, width (negative: left-aligned), and the cell of a set's figures.
+COLUMNS: tuple[tuple[str, int, Callable[[Figures], str]], ...] = (
+    ("set", -10, lambda f: f.name),
+    ("files", 5, lambda f: str(f.files)),
+    ("mean KB", 8, lambda f: _number(f.mean_kb, 1)),
+    ("reports/s", 10, lambda f: _number(f.reports_per_s, 0)),
+    ("MB/s", 7, lambda f: _number(f.mb_per_s, 2)),
+    ("ms/report", 10, lambda f: _number(f.mean_ms, 3)),
+    ("@10KB/s", 8, lambda f: _number(f.per_s_at_10kb, 0)),
+    ("dec+cc ms", 10, lambda f: _number(f.decode_opencc_ms, 3)),
+    ("parse/dec+cc", 12, lambda f: _number(f.parse_over_decode_opencc, 1)),
+)
+
+
+def print_table(figures: list[Figures], notes: list[str], seconds: float) -> None:
+    """The figures as a table a person reads, with the goal beside them."""
+    print(f"govreport parse benchmark: one process, ~{seconds:g} s per figure, Python {platform.python_version()}")
+    print(f"goal: >= {GOAL_PER_SECOND} reports/s for {GOAL_BYTES // 1024} KB reports")
+    print(" ".join(_pad(title, width) for title, width, _ in COLUMNS))
+    for f in figures:
+        print(" ".join(_pad(cell(f), width) for _, width, cell in COLUMNS))
+    for f in figures:
+        if f.error:
+            print(f"{f.name}: parse_bytes failed: {f.error}")
+        else:
+            met = "met" if (f.per_s_at_10kb or 0) >= GOAL_PER_SECOND else "NOT met"
+            print(f"{f.name}: goal {met} at 10 KB; results {f.statuses}")
+    for note in notes:
+        print(f"note: {note}")
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    parser.add_argument("--files", nargs="+", type=Path, metavar="PATH", help="bench these files")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per figure (default 3)")
+    parser.add_argument("--count", type=int, default=20, help="rendered reports per shape")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the rendered reports")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure every set and print the figures; 1 when parse_bytes could not be timed."""
+    args = parse_arguments(argv)
+    notes: list[str] = []
+    if args.files:
+        sets = {"files": file_samples(args.files)}
+    else:
+        rendered, why_not = rendered_samples(args.count, args.seed)
+        if why_not:
+            notes.append(f"rendered reports skipped: {why_not}; the seeds stand in")
+        sets = {"corpus": corpus_samples(), "generated": seed_samples() + rendered}
+    figures = [measure(name, samples, args.seconds) for name, samples in sets.items() if samples]
+    if args.json:
+        goal = {"reports_per_s": GOAL_PER_SECOND, "report_bytes": GOAL_BYTES}
+        print(
+            json.dumps(
+                {
+                    "goal": goal,
+                    "seconds": args.seconds,
+                    "sets": [asdict(f) for f in figures],
+                    "notes": notes,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print_table(figures, notes, args.seconds)
+    return 1 if any(f.error for f in figures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

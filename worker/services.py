@@ -1,0 +1,79 @@
+"""Orchestration around the pure core: read a file, parse it, log one line about it."""
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import structlog
+
+from worker.core import ParseResult, parse_bytes
+from worker.core.parse import failed
+from worker.core.result import FailureReason, Source
+from worker.errors import FileUnreadable
+
+log = structlog.get_logger("worker.services")
+_CHUNK = 1 << 20
+
+
+def parse_path(path: Path, *, max_bytes: int) -> ParseResult:
+    """Parse one file. Raises FileUnreadable only when the path gives no bytes at all."""
+    started = time.perf_counter()
+    try:
+        size = path.stat().st_size
+        result = _too_large(path, size, max_bytes) if size > max_bytes else _parse_file(path, max_bytes)
+    except OSError as error:
+        raise FileUnreadable(f"{path}: {error.strerror or error}") from error
+    log_result(result, time.perf_counter() - started)
+    return result
+
+
+def _parse_file(path: Path, max_bytes: int) -> ParseResult:
+    data = path.read_bytes()
+
+    def on_error(error: BaseException) -> None:
+        log.error(
+            "parser.internal_error",
+            sha256=hashlib.sha256(data).hexdigest(),
+            filename=path.name,
+            exc_info=error,
+        )
+
+    return parse_bytes(data, path.name, max_bytes=max_bytes, on_error=on_error)
+
+
+def _too_large(path: Path, size: int, max_bytes: int) -> ParseResult:
+    # Hash without holding the file in memory: identity is still the content's SHA-256.
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    source = Source(filename=path.name, sha256=digest.hexdigest(), bytes=size)
+    return failed(source, FailureReason.TOO_LARGE, f"{size} bytes is over the limit of {max_bytes}")
+
+
+def log_result(result: ParseResult, seconds: float) -> None:
+    """The one summary line per report that ops people watch."""
+    log.info(
+        "report.parsed",
+        sha256=result.source.sha256,
+        filename=result.source.filename,
+        status=result.status.value,
+        template=result.template,
+        reason=result.failure.reason.value if result.failure else None,
+        errors=sum(1 for i in result.issues if i.severity == "error"),
+        warnings=sum(1 for i in result.issues if i.severity == "warning"),
+        duration_ms=round(seconds * 1000, 3),
+    )
+
+
+def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given, and the files of folders (recursively, sorted, hidden names skipped)."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+                if child.is_file() and not hidden:
+                    yield child
+        else:
+            yield path

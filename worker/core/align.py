@@ -58,7 +58,11 @@ class Aligner:
         self.template = template
         self.fills = [_Fill(row) for row in ROWS[template]]
         self.review = len(self.fills) - 1
-        self.furthest = -1
+        # Per table, the furthest row seen: each table's labels are looked for from its own start,
+        # so a table that is missing or garbled does not hide the next one.
+        self.furthest: dict[str, int] = {}
+        for index, fill in enumerate(self.fills):
+            self.furthest.setdefault(fill.row.table, index - 1)
         self.active: int | None = None
         self.pending: list[int] = []
         self.orphans: list[list[Token]] = []
@@ -116,9 +120,10 @@ class Aligner:
                 continue
             if self.fills[candidate.row].labelled:
                 return None  # the best reading is a row already seen: a fragment of its label
-            if candidate.row > self.furthest + _LOOKAHEAD:
+            furthest = self.furthest[self.fills[candidate.row].row.table]
+            if candidate.row > furthest + _LOOKAHEAD and not candidate.strong:
                 continue
-            if candidate.positional and candidate.row != self.furthest + 1:
+            if candidate.positional and candidate.row != furthest + 1:
                 continue
             return candidate.row
         return None
@@ -150,7 +155,7 @@ class Aligner:
         fill.labelled = True
         fill.context = tuple(self.recent_text)
         self.recent_text.clear()
-        self.furthest = max(self.furthest, index)
+        self.furthest[fill.row.table] = max(self.furthest[fill.row.table], index)
         self.active = index
         if fill.row.table == TABLE_APPLICATIONS:
             self.applications_seen = True

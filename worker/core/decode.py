@@ -16,6 +16,9 @@ _BOMS = (
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]")
 _BLANK = re.compile(r"^[\s\ufeff\u200b]*$")
 _HTML_CHARSET = re.compile(rb"<meta[^>]{0,200}charset\s*=\s*[\"']?\s*([a-zA-Z0-9_-]+)", re.IGNORECASE)
+# What a report is made of: CJK ideographs, ASCII, CJK and full-width punctuation, whitespace.
+_USUAL = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef\u2000-\u206f\x20-\x7e\s]")
+_MIN_USUAL_SHARE = 0.9
 # Above this share of control or replacement characters a text is binary, not a report.
 _MAX_CONTROL_SHARE = 0.02
 
@@ -65,17 +68,25 @@ def _try_bom(data: bytes) -> Decoded | None:
 
 
 def _try_utf16_without_bom(data: bytes) -> Decoded | None:
-    # UTF-16 text without a BOM shows NUL bytes in every other position (ASCII and CJK alike
-    # rarely give a NUL in UTF-8 or GB18030).
-    sample = data[:4096]
-    if len(sample) < 4 or sample.count(0) < len(sample) // 4:
-        return None
+    # UTF-8 and GB18030 text never holds a NUL byte; UTF-16 holds one in every ASCII character
+    # (newlines, digits), on the odd side for little-endian and the even side for big-endian.
+    sample = data[:65536]
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if len(data) % 2 or even == odd:
+        return None
     encoding = "utf-16-le" if odd > even else "utf-16-be"
     try:
-        return Decoded(data.decode(encoding), encoding)
+        text = data.decode(encoding)
     except UnicodeDecodeError:
         return None
+    # Random bytes decode as UTF-16 too, as a scatter over every script: demand mostly text.
+    return Decoded(text, encoding) if _plausible(text) else None
+
+
+def _plausible(text: str) -> bool:
+    sample = text[:20000]
+    usual = len(_USUAL.findall(sample))
+    return usual >= _MIN_USUAL_SHARE * len(sample)
 
 
 def _try_declared(data: bytes) -> Decoded | None:

@@ -17,6 +17,7 @@ _NUMBERING = re.compile(
 # Where a cell holds a group label and a row label (`(四)无2.没有现成信息…`), split before the
 # second numbering so that each part is matched on its own.
 _INNER_NUMBERING = re.compile(r"(?<=[^\s(（])\s*(?=\([一二三四五六七八九十]\)|(?<!\d)\d\.(?!\d))")
+_DIGIT = re.compile(r"\d")
 _NOT_LETTER = re.compile(r"[^\u4e00-\u9fffA-Za-z]+")
 
 
@@ -33,6 +34,11 @@ class Candidate:
     # A short numbered label (`(七)总计`, `3.其他`) printed without its numbering: also a column
     # header word, so it counts only where that row is the next one expected.
     positional: bool = False
+
+    @property
+    def strong(self) -> bool:
+        """A long label printed nearly whole: trusted wherever it stands."""
+        return self.recall >= 0.9 and self.precision >= 0.8 and self.overlap >= 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,9 @@ def candidates(template: Template, text: str) -> tuple[Candidate, ...]:
     """Every row the text could label, best first; empty when it looks like no label at all."""
     numbering, key = label_key(text)
     grams = _bigrams(key)
-    if len(key) < 2:
+    prefix = _NUMBERING.match(text)
+    if len(key) < 2 or _DIGIT.search(text, prefix.end() if prefix else 0):
+        # No label of the form holds a number past its numbering; prose and page headers do.
         return ()
     best: dict[int, Candidate] = {}
     for label in _labels(template):
@@ -102,7 +110,15 @@ def candidates(template: Template, text: str) -> tuple[Candidate, ...]:
             candidate.row not in best or _rank(candidate) > _rank(best[candidate.row])
         ):
             best[candidate.row] = candidate
+    fragments = [c for c in best.values() if not _whole(c)]
+    if len({c.row for c in fragments}) > 1:
+        # A fragment that fits several labels (`政府信息公开`) tells nothing about which row it is.
+        best = {row: c for row, c in best.items() if _whole(c)}
     return tuple(sorted(best.values(), key=_rank, reverse=True))
+
+
+def _whole(c: Candidate) -> bool:
+    return c.exact or (c.precision >= 0.6 and c.recall >= 0.6)
 
 
 def _acceptable(c: Candidate, label_size: int) -> bool:
@@ -111,7 +127,7 @@ def _acceptable(c: Candidate, label_size: int) -> bool:
     if label_size <= 3:
         # Short labels (`规章`, `总计`, `行政许可`) must be printed whole: too many words contain them.
         return c.exact or (c.precision == 1.0 and c.overlap >= label_size - 1 >= 1)
-    if c.precision >= 0.6 and c.recall >= 0.6:
+    if _whole(c):
         return True
     # A long label's first fragment, when the rest went to the next line.
     return c.precision >= 0.85 and c.overlap >= 4

@@ -9,6 +9,7 @@ CELLS = {
     "applications.new_received.total": 34,
     "review_litigation.review.total": 1,
     "review_litigation.litigation_direct.total": 0,
+    "review_litigation.litigation_after_review.total": 0,
 }
 
 
@@ -39,7 +40,13 @@ def test_agreeing_prose_says_nothing(prose: str) -> None:
 )
 def test_contradicting_prose_is_a_warning(prose: str, key: str) -> None:
     (issue,) = check_narrative(prose, CELLS)
-    assert (issue.code, issue.severity, issue.cells) == ("W_NARRATIVE_MISMATCH", "warning", [key])
+    assert (issue.code, issue.severity, issue.cells[0]) == ("W_NARRATIVE_MISMATCH", "warning", key)
+
+
+def test_lawsuits_in_prose_count_both_kinds() -> None:
+    cells = {**CELLS, "review_litigation.litigation_after_review.total": 2}
+    assert check_narrative("被提起行政诉讼2件", cells) == []
+    assert len(check_narrative("被提起行政诉讼1件", cells)) == 1
 
 
 def test_a_null_cell_is_not_contradicted() -> None:

@@ -160,13 +160,18 @@ class Aligner:
         if fill.row.table == TABLE_APPLICATIONS:
             self.applications_seen = True
         self._drop_stale_pending(fill.row.table)
-        values = _trim(tokens, fill.row.width)
-        explicit_blanks = len(values) >= fill.row.width and fill.row.table != TABLE_REVIEW
-        if any(t.is_value for t in values) or (values and explicit_blanks):
+        width = fill.row.width
+        values = _trim(tokens, width)
+        # A row printed with every cell empty (`<td></td>` × width) is a row of blanks; one empty
+        # cell after a label (`行政许可 |`) is only the line's layout.
+        explicit_blanks = width > 1 and len(values) >= width and fill.row.table != TABLE_REVIEW
+        orphan = next((o for o in self.orphans if sum(t.is_value for t in o) >= width), None)
+        if any(t.is_value for t in values) or explicit_blanks:
             fill.values = values
             fill.from_own_line = True
-        elif self.orphans:
-            fill.values = _trim(self.orphans.pop(0), fill.row.width)
+        elif orphan is not None:
+            self.orphans.remove(orphan)
+            fill.values = _trim(orphan, width)
         else:
             self.pending.append(index)
 

@@ -53,7 +53,8 @@ _FURNITURE = re.compile(
     r"|[Pp]age\s*\d+(?:\s*of\s*\d+)?|\x0c"
 )
 _MD_RULE = re.compile(r"\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?")
-_MD_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+)")
+# A bullet is a marker followed by text: `- |` or `- ` alone is a blank cell, not a bullet.
+_MD_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+(?=[^\s|]))")
 _MD_MARKS = frozenset("#-*+>")
 _SPACE_RUN = re.compile(r" {2,}")
 _MULTI_SPACE_NUMBERS = re.compile(r"\s+")

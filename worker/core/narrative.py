@@ -16,7 +16,7 @@ _ZERO = r"(?:没有|未|无)"
 
 @dataclass(frozen=True, slots=True)
 class _Claim:
-    key: str
+    keys: tuple[str, ...]  # the prose's figure is the sum of these cells
     what: str
     patterns: tuple[re.Pattern[str], ...]
     zero_patterns: tuple[re.Pattern[str], ...]
@@ -24,7 +24,7 @@ class _Claim:
 
 _CLAIMS = (
     _Claim(
-        "applications.new_received.total",
+        ("applications.new_received.total",),
         "applications received",
         (
             re.compile(rf"(?:收到|受理|接到|新收)[^。；;，,、]{{0,16}}?申请[^。；;，,、\d]{{0,6}}?{_NUM}\s*件"),
@@ -33,7 +33,7 @@ _CLAIMS = (
         (re.compile(rf"{_ZERO}(?:收到|受理|接到)[^。；;，,]{{0,12}}?申请"), re.compile(r"无(?:依)?申请公开")),
     ),
     _Claim(
-        "review_litigation.review.total",
+        ("review_litigation.review.total",),
         "administrative reviews",
         (
             re.compile(rf"行政复议[^。；;，,、\d]{{0,6}}?{_NUM}\s*件"),
@@ -42,7 +42,8 @@ _CLAIMS = (
         (),
     ),
     _Claim(
-        "review_litigation.litigation_direct.total",
+        # Prose counts every lawsuit: those filed directly and those filed after a review.
+        ("review_litigation.litigation_direct.total", "review_litigation.litigation_after_review.total"),
         "lawsuits",
         (re.compile(rf"行政诉讼(?:数为|案件)?[^。；;，,、\d复]{{0,4}}?{_NUM}\s*件"),),
         (),
@@ -56,14 +57,17 @@ def check_narrative(prose: str, cells: Mapping[str, CellValue]) -> list[Issue]:
     text = re.sub(r"\s+", "", prose)
     issues = []
     for claim in _CLAIMS:
-        table_value = cells.get(claim.key)
+        values = [cells.get(key) for key in claim.keys]
         stated = _stated(claim, text)
-        if table_value is None or stated is None or stated == table_value:
+        if stated is None or any(v is None for v in values):
+            continue
+        table_value = sum(v for v in values if v is not None)
+        if stated == table_value:
             continue
         issues.append(
             make_issue(
                 Code.W_NARRATIVE_MISMATCH,
-                [claim.key],
+                list(claim.keys),
                 f"the text states {stated} {claim.what}, the table {table_value}",
             )
         )

@@ -5,10 +5,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import Progress
 
 from worker import __version__
-from worker.config import load_settings
+from worker.adapters.db import current_revision, ensure_schema, head_revision, make_engine, upgrade
+from worker.adapters.store import Filter, Reader, Store
+from worker.config import Settings, load_settings
 from worker.core.present import render_tables
+from worker.errors import GovReportError
+from worker.export import ExportFormat, write_csv, write_jsonl
+from worker.ingest import ingest as run_ingest
+from worker.ingest import reparse as run_reparse
 from worker.logging import configure_logging
 from worker.schemas import stale, write
 from worker.services import expand_paths, parse_path
@@ -80,6 +88,155 @@ def schemas(
         raise typer.Exit(1 if outdated else 0)
     for path in write(directory):
         typer.echo(str(path))
+
+
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+reports_app = typer.Typer(help="Stored reports: list them, show one.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(reports_app, name="reports")
+
+StatusOption = Annotated[str | None, typer.Option("--status", help="valid, invalid or failed.")]
+YearOption = Annotated[int | None, typer.Option("--year", help="Report year.")]
+OrgOption = Annotated[str | None, typer.Option("--organization", help="Part of the organization's name.")]
+CodeOption = Annotated[str | None, typer.Option("--code", help="Reports with an issue of this code.")]
+ReasonOption = Annotated[str | None, typer.Option("--reason", help="Failed reports with this failure reason.")]
+
+
+def _store(settings: Settings) -> Store:
+    engine = make_engine(settings.database)
+    try:
+        ensure_schema(engine, migrate=settings.embedded_database)
+    except GovReportError as error:
+        typer.echo(f"govreport: {error}", err=True)
+        raise typer.Exit(1) from error
+    return Store(engine)
+
+
+def _setup() -> Settings:
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return settings
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database's tables to the code's revision."""
+    settings = _setup()
+    engine = make_engine(settings.database)
+    try:
+        upgrade(engine)
+    except GovReportError as error:
+        typer.echo(f"govreport: {error}", err=True)
+        raise typer.Exit(1) from error
+    typer.echo(f"database at revision {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's revision and the code's."""
+    settings = _setup()
+    engine = make_engine(settings.database)
+    typer.echo(f"database {current_revision(engine) or '(empty)'}, code {head_revision()}")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Report files, or folders to read recursively.")],
+    jobs: Annotated[int, typer.Option(min=1, help="Parsing processes.")] = 1,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Parse and store files or whole folders without the broker, skipping content already stored."""
+    settings = _setup()
+    store = _store(settings)
+    files = list(expand_paths(paths))
+    with Progress(disable=not progress, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("ingesting", total=len(files))
+        tally = run_ingest(
+            files, store, max_bytes=settings.max_bytes, jobs=jobs, progress=lambda n: bar.advance(task, n)
+        )
+    typer.echo(tally.summary())
+    for line in tally.unreadable:
+        typer.echo(f"govreport: unreadable: {line}", err=True)
+    if tally.unreadable:
+        raise typer.Exit(1)
+
+
+@reports_app.command("list")
+def reports_list(
+    status: StatusOption = None,
+    year: YearOption = None,
+    organization: OrgOption = None,
+    code: CodeOption = None,
+    reason: ReasonOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 100,
+) -> None:
+    """List stored reports: id, status, template, year, organization, issue counts, file name."""
+    reader = Reader(_store(_setup()))
+    where = Filter(status=status, year=year, organization=organization, code=code, reason=reason)
+    typer.echo(f"{'id':>6}  {'status':8} {'template':8} {'year':4}  {'errors':>6} {'warnings':>8}  organization / file")
+    for r in reader.list(where, limit):
+        label = r.failure_reason if r.failure_reason else r.organization or "-"
+        typer.echo(
+            f"{r.id:>6}  {r.status:8} {r.template or '-':8} {r.year or '-':>4}  {r.errors:>6} {r.warnings:>8}  "
+            f"{label} / {r.filename}  {r.sha256[:12]}"
+        )
+
+
+@reports_app.command("show")
+def reports_show(ident: Annotated[str, typer.Argument(help="Report id, or its SHA-256 (8+ characters).")]) -> None:
+    """Show one stored report: its tables with the problem cells marked, its issues, where it was seen."""
+    found = Reader(_store(_setup())).get(ident)
+    if found is None:
+        typer.echo(f"govreport: no single report matches {ident!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"report {found.id}, parsed by govreport {found.parser_version}")
+    sys.stdout.write(render_tables(found.result))
+    for seen in found.sightings:
+        typer.echo(f"seen: {seen.path} ({seen.size} bytes, modified {seen.mtime})")
+
+
+@app.command()
+def export(
+    format: Annotated[ExportFormat, typer.Option("--format", help="csv or jsonl.")] = ExportFormat.csv,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    status: StatusOption = None,
+    year: YearOption = None,
+    organization: OrgOption = None,
+    code: CodeOption = None,
+) -> None:
+    """One row per report, one column per canonical key, plus meta and status (UTF-8)."""
+    reader = Reader(_store(_setup()))
+    rows = reader.results(Filter(status=status, year=year, organization=organization, code=code))
+    write = write_csv if format == ExportFormat.csv else write_jsonl
+    if output is None:
+        count = write(rows, sys.stdout)
+    else:
+        # utf-8-sig: Excel recognises UTF-8 CSV only by its BOM; pandas reads it either way.
+        encoding = "utf-8-sig" if format == ExportFormat.csv else "utf-8"
+        with output.open("w", encoding=encoding, newline="") as out:
+            count = write(rows, out)
+    typer.echo(f"exported {count} report(s)", err=True)
+
+
+@app.command()
+def reparse(
+    all_reports: Annotated[bool, typer.Option("--all", help="Every matching report, not only older parses.")] = False,
+    status: StatusOption = None,
+    reason: ReasonOption = None,
+) -> None:
+    """Parse stored reports again from their stored bytes (by default those parsed by an older
+    version) and replace their cells, issues and result, with a new event each."""
+    settings = _setup()
+    store = _store(settings)
+    contents = Reader(store).contents(Filter(status=status, reason=reason), outdated_only=not all_reports)
+    typer.echo(run_reparse(contents, store, max_bytes=settings.max_bytes).summary())
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings (passwords masked)."""
+    for name, value in load_settings().effective().items():
+        typer.echo(f"{name}={value}")
 
 
 def main() -> None:

@@ -12,6 +12,8 @@ _YEAR = re.compile(r"(?<!\d)(199\d|20\d\d)\s*年")
 _TITLE_REPORT = re.compile(r"(政府信息公开|政务公开)[^。；;,，]{0,8}?(年度报告|工作报告|年报)")
 # Where the organ's name stops: the year, or the words of the report's name.
 _ORG_AFTER_YEAR = re.compile(r"^\s*年度?\s*(.*?)\s*(?:政府信息公开|政务公开)")
+# A title is Chinese: Latin words, backticks or paths mean a line that talks about a file.
+_NOT_TITLE = re.compile(r"[A-Za-z`/\\]")
 _SPACES_IN_TEXT = re.compile(r"(?<=[\u4e00-\u9fff\d])\s+(?=[\u4e00-\u9fff\d])")
 
 
@@ -37,7 +39,7 @@ def find_title(lines: list[str]) -> str | None:
             if len(joined) <= _TITLE_MAX and _TITLE_REPORT.search(joined):
                 candidate = joined
         match = _TITLE_REPORT.search(candidate)
-        if match and _YEAR.search(candidate[: match.end()]):
+        if match and _YEAR.search(candidate[: match.end()]) and not _NOT_TITLE.search(candidate[: match.end()]):
             return _SPACES_IN_TEXT.sub("", candidate[: match.end()]).strip()
     return None
 

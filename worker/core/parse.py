@@ -1,6 +1,7 @@
 """Orchestration of the pure stages: decode → normalise → cells → align → checks → result."""
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -116,7 +117,9 @@ def _read(text: str) -> _Document:
 
 def _without_tables(source: Source, meta: Meta, text: str) -> ParseResult | None:
     """Failed results for texts with none of the tables; None for a report that lost them all."""
-    if looks_like_report(text) or prints_form(text):
+    if _is_json(text):
+        return failed(source, FailureReason.NOT_A_REPORT, "a JSON document, not a report")
+    if looks_like_report(text, meta.title is not None) or prints_form(text):
         old_year = meta.year is not None and meta.year <= 2018
         if prints_old_form(text) or (old_year and not prints_form(text)):
             return failed(
@@ -129,6 +132,17 @@ def _without_tables(source: Source, meta: Meta, text: str) -> ParseResult | None
     return failed(
         source, FailureReason.NOT_A_REPORT, "the text is not a government information-disclosure annual report"
     )
+
+
+def _is_json(text: str) -> bool:
+    stripped = text.strip()
+    if not stripped or stripped[0] not in "{[" or stripped[-1] not in "}]":
+        return False
+    try:
+        json.loads(stripped)
+    except ValueError:
+        return False
+    return True
 
 
 def _cells(template: Template, alignment: Alignment) -> tuple[dict[str, CellValue], list[Issue]]:

@@ -52,9 +52,22 @@ def prints_form(text: str) -> bool:
     return sum(1 for mark in _FORM_MARKS if mark in text) >= 2
 
 
-def looks_like_report(text: str) -> bool:
-    """Whether a text calls itself a government information-disclosure annual report."""
-    return any(w in text for w in _REPORT_WORDS) and any(k in text for k in _REPORT_KINDS)
+# The six parts every report has (spec §1); a text that merely mentions reports has few of them.
+_SECTIONS = (
+    "总体情况",
+    "主动公开政府信息情况",
+    "收到和处理政府信息公开申请情况",
+    "行政复议、行政诉讼情况",
+    "存在的主要问题",
+    "其他需要报告的事项",
+)
+
+
+def looks_like_report(text: str, has_title: bool) -> bool:
+    """Whether a text is a government information-disclosure annual report: it names itself one
+    and has the report's title or at least two of its six parts."""
+    names_itself = any(w in text for w in _REPORT_WORDS) and any(k in text for k in _REPORT_KINDS)
+    return names_itself and (has_title or sum(1 for s in _SECTIONS if s in text) >= 2)
 
 
 def prints_old_form(text: str) -> bool:

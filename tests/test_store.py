@@ -198,3 +198,13 @@ def test_an_unreachable_database_is_transient() -> None:
     store = Store(make_engine("postgresql://nobody@127.0.0.1:1/none"))
     with pytest.raises(DatabaseUnavailable):
         store.save([outcome(SEEDS[0])])
+
+
+@pytest.mark.parametrize("order", ["older first", "newer first"])
+def test_cross_year_within_one_batch(store: Store, order: str) -> None:
+    base = outcome(SEEDS[1]).result
+    older, newer = _yearly(base, 2020, 0, 3), _yearly(base, 2021, 2, 0)
+    store.save([older, newer] if order == "older first" else [newer, older])
+    listed = Reader(store).list(Filter(code="W_CROSS_YEAR"))
+    assert [r.year for r in listed] == [2021]
+    assert count(store, "issues", "WHERE code = 'W_CROSS_YEAR'") == 1

@@ -73,7 +73,7 @@ class Cell(SQLModel, table=True):
     report_id: int = Field(
         sa_column=sa.Column(BigId, sa.ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True)
     )
-    key: str = Field(sa_column=sa.Column(sa.String(80), primary_key=True, index=True))
+    key: str = Field(sa_column=sa.Column(sa.String(80), primary_key=True))
     # Double precision holds every count exactly (< 2^53) and the amounts' four decimals.
     value: float | None = Field(default=None, sa_column=sa.Column(sa.Double, nullable=True))
 
@@ -107,6 +107,20 @@ class Sighting(SQLModel, table=True):
     size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     mtime: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     seen_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class Handover(SQLModel, table=True):
+    """A file the broker confirmed: the watcher does not publish it again, even after a restart."""
+
+    __tablename__ = "handovers"
+    __table_args__ = (sa.UniqueConstraint("path", "size", "mtime_ns", name="uq_handovers_file"),)
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))
+    path: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    mtime_ns: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    sha256: str = Field(max_length=64, index=True)
+    handed_over_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
 class OutboxEvent(SQLModel, table=True):

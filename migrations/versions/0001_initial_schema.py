@@ -54,9 +54,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['report_id'], ['reports.id'], name=op.f('fk_cells_report_id_reports'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('report_id', 'key', name=op.f('pk_cells'))
     )
-    with op.batch_alter_table('cells', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_cells_key'), ['key'], unique=False)
-
     op.create_table('contents',
     sa.Column('report_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
@@ -128,9 +125,6 @@ def downgrade() -> None:
 
     op.drop_table('issues')
     op.drop_table('contents')
-    with op.batch_alter_table('cells', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_cells_key'))
-
     op.drop_table('cells')
     with op.batch_alter_table('reports', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_reports_year'))

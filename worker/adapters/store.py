@@ -10,9 +10,9 @@ Raises:
     DatabaseUnavailable: when the database cannot be reached (transient: retry later).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +37,6 @@ REPORTS, CONTENTS, CELLS, ISSUES, SIGHTINGS, OUTBOX = (
     _T["sightings"],
     _T["outbox"],
 )
-_CARRIED_FORWARD = "applications.carried_forward."
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +67,18 @@ class Saved:
     event_id: str | None
 
 
+@dataclass(slots=True)
+class _Writes:
+    """The child rows of one transaction's reports, written in bulk when it ends."""
+
+    created: set[int] = field(default_factory=set)
+    contents: list[dict[str, Any]] = field(default_factory=list)
+    cells: list[tuple[int, str, float | None]] = field(default_factory=list)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    sightings: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+
 class Store:
     """Reports, cells, issues, sightings and outbox events in one database."""
 
@@ -75,6 +86,14 @@ class Store:
         self.engine = engine
         self.parser_version = parser_version
         self.dialect = engine.dialect.name
+        # Built once: SQLAlchemy caches a statement, not the rebuilding of one per report.
+        self._report_insert = (
+            self._insert(REPORTS).on_conflict_do_nothing(index_elements=["sha256"]).returning(REPORTS.c.id)
+        )
+        self._sighting_insert = self._insert(SIGHTINGS).on_conflict_do_nothing(
+            index_elements=["report_id", "path", "mtime"]
+        )
+        self._outbox_insert = self._insert(OUTBOX).on_conflict_do_nothing(index_elements=["id"])
 
     @classmethod
     def from_url(cls, url: str) -> "Store":
@@ -95,50 +114,94 @@ class Store:
     def save(self, outcomes: Sequence[Outcome]) -> list[Saved]:
         """Store outcomes in one transaction; content already stored only gains a sighting."""
         now = utcnow()
+        writes = _Writes()
         with self.begin() as connection:
-            return [self._save(connection, outcome, now) for outcome in outcomes]
+            saved = [self._save(connection, outcome, now, writes) for outcome in outcomes]
+            self._flush(connection, writes)
+        return saved
 
     def replace(self, outcome: Outcome) -> Saved:
         """Store a new parse of a stored report (a parser upgrade): its cells, issues and result
         are replaced in one transaction, with an event for the new outcome."""
         now = utcnow()
+        writes = _Writes()
         sha256 = outcome.result.source.sha256
         with self.begin() as connection:
             report_id = self._report_id(connection, sha256)
             if report_id is None:
-                return self._save(connection, outcome, now)
-            result = self._with_cross_year(connection, outcome.result)
-            row = self._report_row(result, now)
-            del row["created_at"]
-            connection.execute(REPORTS.update().where(REPORTS.c.id == report_id).values(row))
-            connection.execute(CELLS.delete().where(CELLS.c.report_id == report_id))
-            connection.execute(ISSUES.delete().where(ISSUES.c.report_id == report_id))
-            self._children(connection, report_id, result)
-            self._sighting(connection, report_id, outcome.arrival, now)
-            event_id = self._outbox(connection, report_id, result, now)
-            self._recheck_next_year(connection, result, now)
-            return Saved(sha256, report_id, False, event_id)
+                saved = self._save(connection, outcome, now, writes)
+            else:
+                neighbours = self._neighbours(connection, outcome.result)
+                result = self._with_cross_year(connection, outcome.result, neighbours)
+                row = self._report_row(result, now)
+                del row["created_at"]
+                connection.execute(REPORTS.update().where(REPORTS.c.id == report_id).values(row))
+                connection.execute(CELLS.delete().where(CELLS.c.report_id == report_id))
+                connection.execute(ISSUES.delete().where(ISSUES.c.report_id == report_id))
+                saved = Saved(sha256, report_id, False, self._children(report_id, outcome, result, now, writes))
+                self._recheck_next_year(connection, result, neighbours, now, writes)
+            self._flush(connection, writes)
+        return saved
 
-    def _save(self, connection: Connection, outcome: Outcome, now: datetime) -> Saved:
-        result = self._with_cross_year(connection, outcome.result)
+    def _save(self, connection: Connection, outcome: Outcome, now: datetime, writes: _Writes) -> Saved:
+        neighbours = self._neighbours(connection, outcome.result)
+        result = self._with_cross_year(connection, outcome.result, neighbours)
         sha256 = result.source.sha256
-        insert = self._insert(REPORTS).values(self._report_row(result, now))
-        report_id = connection.execute(
-            insert.on_conflict_do_nothing(index_elements=["sha256"]).returning(REPORTS.c.id)
-        ).scalar()
+        report_id = connection.execute(self._report_insert, self._report_row(result, now)).scalar()
         if report_id is None:
             existing = self._report_id(connection, sha256)
             if existing is None:  # pragma: no cover - the conflict guarantees the row exists
                 raise RuntimeError(f"report {sha256} vanished")
-            self._sighting(connection, existing, outcome.arrival, now)
+            self._sighting(existing, outcome.arrival, now, writes)
             return Saved(sha256, existing, False, None)
+        writes.created.add(report_id)
         if outcome.data is not None:
-            connection.execute(CONTENTS.insert().values(report_id=report_id, data=outcome.data))
-        self._children(connection, report_id, result)
-        self._sighting(connection, report_id, outcome.arrival, now)
-        event_id = self._outbox(connection, report_id, result, now)
-        self._recheck_next_year(connection, result, now)
+            writes.contents.append({"report_id": report_id, "data": outcome.data})
+        event_id = self._children(report_id, outcome, result, now, writes)
+        self._recheck_next_year(connection, result, neighbours, now, writes)
         return Saved(sha256, report_id, True, event_id)
+
+    def _children(self, report_id: int, outcome: Outcome, result: ParseResult, now: datetime, writes: _Writes) -> str:
+        """Queue a report's cells, issues, sighting and event; the event's id."""
+        writes.cells.extend((report_id, key, None if v is None else float(v)) for key, v in result.cells.items())
+        writes.issues.extend(_issue_row(report_id, issue) for issue in result.issues)
+        self._sighting(report_id, outcome.arrival, now, writes)
+        key, event = make_event(result, self.parser_version, now)
+        writes.outbox.append(
+            {
+                "id": event.id,
+                "report_id": report_id,
+                "routing_key": key,
+                "body": event.model_dump_json(),
+                "created_at": now,
+                "attempts": 0,
+            }
+        )
+        return event.id
+
+    def _sighting(self, report_id: int, arrival: Arrival | None, now: datetime, writes: _Writes) -> None:
+        if arrival is not None:
+            writes.sightings.append(
+                {
+                    "report_id": report_id,
+                    "path": arrival.path,
+                    "size": arrival.size,
+                    "mtime": arrival.mtime,
+                    "seen_at": now,
+                }
+            )
+
+    def _flush(self, connection: Connection, writes: _Writes) -> None:
+        if writes.contents:
+            connection.execute(CONTENTS.insert(), writes.contents)
+        if writes.cells:
+            self._insert_cells(connection, writes.cells)
+        if writes.issues:
+            connection.execute(ISSUES.insert(), writes.issues)
+        if writes.sightings:
+            connection.execute(self._sighting_insert, writes.sightings)
+        if writes.outbox:
+            connection.execute(self._outbox_insert, writes.outbox)
 
     def _insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table)
@@ -168,13 +231,6 @@ class Store:
             "updated_at": now,
         }
 
-    def _children(self, connection: Connection, report_id: int, result: ParseResult) -> None:
-        cells = [(report_id, key, None if v is None else float(v)) for key, v in result.cells.items()]
-        if cells:
-            self._insert_cells(connection, cells)
-        if result.issues:
-            connection.execute(ISSUES.insert(), [_issue_row(report_id, issue) for issue in result.issues])
-
     def _insert_cells(self, connection: Connection, cells: list[tuple[int, str, float | None]]) -> None:
         if self.dialect == "postgresql":
             # COPY is PostgreSQL's bulk path, about twice the rate of a multi-row INSERT.
@@ -183,91 +239,76 @@ class Store:
                 for row in cells:
                     copy.write_row(row)
             return
-        connection.execute(CELLS.insert(), [{"report_id": r, "key": k, "value": v} for r, k, v in cells])
-
-    def _sighting(self, connection: Connection, report_id: int, arrival: Arrival | None, now: datetime) -> None:
-        if arrival is None:
-            return
-        row = {"report_id": report_id, "path": arrival.path, "size": arrival.size, "mtime": arrival.mtime}
-        insert = self._insert(SIGHTINGS).values(**row, seen_at=now)
-        connection.execute(insert.on_conflict_do_nothing(index_elements=["report_id", "path", "mtime"]))
-
-    def _outbox(self, connection: Connection, report_id: int, result: ParseResult, now: datetime) -> str:
-        key, event = make_event(result, self.parser_version, now)
-        row = {
-            "id": event.id,
-            "report_id": report_id,
-            "routing_key": key,
-            "body": event.model_dump_json(),
-            "created_at": now,
-            "attempts": 0,
-        }
-        connection.execute(self._insert(OUTBOX).values(row).on_conflict_do_nothing(index_elements=["id"]))
-        return event.id
+        # The driver's executemany: SQLAlchemy's per-row parameter processing costs more than SQLite.
+        connection.exec_driver_sql("INSERT INTO cells (report_id, key, value) VALUES (?, ?, ?)", cells)
 
     # -- the cross-year check ----------------------------------------------------------------
 
-    def _with_cross_year(self, connection: Connection, result: ParseResult) -> ParseResult:
-        """The result with W_CROSS_YEAR against the same organ's stored previous year."""
+    def _neighbours(self, connection: Connection, result: ParseResult) -> dict[int, int]:
+        """The same organ's stored reports of the year before and after: year → report id."""
         meta = result.meta
         if result.status == Status.FAILED or not meta.organization or meta.year is None:
+            return {}
+        rows = connection.execute(
+            sa.select(REPORTS.c.year, REPORTS.c.id)
+            .where(
+                REPORTS.c.organization == meta.organization[:200],
+                REPORTS.c.year.in_((meta.year - 1, meta.year + 1)),
+                REPORTS.c.status != Status.FAILED.value,
+            )
+            .order_by(REPORTS.c.updated_at)
+        )
+        return {year: report_id for year, report_id in rows}  # noqa: C416 - the latest per year wins
+
+    def _stored_result(self, connection: Connection, report_id: int) -> ParseResult:
+        stored = connection.execute(sa.select(REPORTS.c.result).where(REPORTS.c.id == report_id)).scalar_one()
+        return ParseResult.model_validate(stored)
+
+    def _with_cross_year(self, connection: Connection, result: ParseResult, neighbours: dict[int, int]) -> ParseResult:
+        """The result with W_CROSS_YEAR against the same organ's stored previous year."""
+        year = result.meta.year
+        if year is None or year - 1 not in neighbours:
             return result
-        previous = self._same_organ(connection, meta.organization, meta.year - 1)
-        if previous is None:
-            return result
-        before = self._carried_forward(connection, previous)
-        issues = check_cross_year(result.cells, before, meta.year - 1)
+        # From the stored result, not the cells table: in a batch its cells are not written yet.
+        before = self._stored_result(connection, neighbours[year - 1]).cells
+        issues = check_cross_year(result.cells, before, year - 1)
         kept = [i for i in result.issues if i.code != Code.W_CROSS_YEAR]
         return result.model_copy(update={"issues": kept + issues})
 
-    def _recheck_next_year(self, connection: Connection, result: ParseResult, now: datetime) -> None:
+    def _recheck_next_year(
+        self, connection: Connection, result: ParseResult, neighbours: dict[int, int], now: datetime, writes: _Writes
+    ) -> None:
         """When last year's report arrives after this year's, the check runs on the newer one."""
-        meta = result.meta
-        if result.status == Status.FAILED or not meta.organization or meta.year is None:
+        year = result.meta.year
+        if year is None or year + 1 not in neighbours:
             return
-        newer = self._same_organ(connection, meta.organization, meta.year + 1)
-        if newer is None:
-            return
-        stored = connection.execute(sa.select(REPORTS.c.result).where(REPORTS.c.id == newer)).scalar_one()
-        newer_result = ParseResult.model_validate(stored)
-        issues = check_cross_year(newer_result.cells, result.cells, meta.year)
+        newer = neighbours[year + 1]
+        newer_result = self._stored_result(connection, newer)
+        issues = check_cross_year(newer_result.cells, result.cells, year)
         kept = [i for i in newer_result.issues if i.code != Code.W_CROSS_YEAR]
         updated = newer_result.model_copy(update={"issues": kept + issues})
-        connection.execute(ISSUES.delete().where(ISSUES.c.report_id == newer, ISSUES.c.code == Code.W_CROSS_YEAR.value))
-        if issues:
-            connection.execute(ISSUES.insert(), [_issue_row(newer, issue) for issue in issues])
+        if newer in writes.created:  # stored in this transaction: its issues are still queued
+            writes.issues = [
+                row for row in writes.issues if not (row["report_id"] == newer and row["code"] == Code.W_CROSS_YEAR)
+            ]
+        else:
+            connection.execute(
+                ISSUES.delete().where(ISSUES.c.report_id == newer, ISSUES.c.code == Code.W_CROSS_YEAR.value)
+            )
+        writes.issues.extend(_issue_row(newer, issue) for issue in issues)
         values = {"result": updated.model_dump(mode="json"), "updated_at": now}
         connection.execute(REPORTS.update().where(REPORTS.c.id == newer).values(values))
-
-    def _same_organ(self, connection: Connection, organization: str, year: int) -> int | None:
-        found: int | None = connection.execute(
-            sa.select(REPORTS.c.id)
-            .where(
-                REPORTS.c.organization == organization,
-                REPORTS.c.year == year,
-                REPORTS.c.status != Status.FAILED.value,
-            )
-            .order_by(REPORTS.c.updated_at.desc())
-            .limit(1)
-        ).scalar()
-        return found
-
-    def _carried_forward(self, connection: Connection, report_id: int) -> dict[str, float | None]:
-        rows = connection.execute(
-            sa.select(CELLS.c.key, CELLS.c.value).where(
-                CELLS.c.report_id == report_id, CELLS.c.key.startswith(_CARRIED_FORWARD)
-            )
-        )
-        return {key: value for key, value in rows.all()}  # noqa: C416 - Row is not a pair for dict()
 
     def sight(self, sightings: Sequence[tuple[str, Arrival]]) -> None:
         """Record that stored contents (by SHA-256) were seen again at these paths."""
         now = utcnow()
+        writes = _Writes()
         with self.begin() as connection:
             for sha256, arrival in sightings:
                 report_id = self._report_id(connection, sha256)
                 if report_id is not None:
-                    self._sighting(connection, report_id, arrival, now)
+                    self._sighting(report_id, arrival, now, writes)
+            self._flush(connection, writes)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -427,3 +468,83 @@ class Reader:
         with self.store.begin() as connection:
             for sha256, filename, data in connection.execution_options(yield_per=100).execute(query):
                 yield StoredContent(sha256, filename, bytes(data))
+
+
+HANDOVERS = _T["handovers"]
+_OUTBOX_BATCH = 100
+
+
+class Outbox:
+    """The relay's side of the outbox: pending events, published, then marked."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def publish_pending(self, publish: Callable[["list[PendingRow]"], None], limit: int = _OUTBOX_BATCH) -> int:
+        """Hand the oldest pending events to `publish` and mark them sent in the same transaction;
+        if `publish` raises, nothing is marked. On PostgreSQL rows another relay holds are skipped."""
+        query = (
+            sa.select(OUTBOX.c.id, OUTBOX.c.routing_key, OUTBOX.c.body, OUTBOX.c.created_at)
+            .where(OUTBOX.c.published_at.is_(None))
+            .order_by(OUTBOX.c.created_at, OUTBOX.c.id)
+            .limit(limit)
+        )
+        if self.store.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.store.begin() as connection:
+            rows = [PendingRow(*row) for row in connection.execute(query)]
+            if not rows:
+                return 0
+            publish(rows)
+            connection.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id.in_([r.id for r in rows]))
+                .values(published_at=utcnow(), attempts=OUTBOX.c.attempts + 1)
+            )
+        return len(rows)
+
+    def pending(self) -> int:
+        """How many events wait to be published."""
+        with self.store.begin() as connection:
+            count: int = connection.execute(
+                sa.select(sa.func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
+            ).scalar_one()
+            return count
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRow:
+    """One outbox row waiting to be published."""
+
+    id: str
+    routing_key: str
+    body: str
+    created_at: datetime
+
+
+class Handovers:
+    """Files the broker confirmed, so the watcher never publishes them again."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record(self, files: Sequence[tuple[str, int, int, str]]) -> None:
+        """Remember (path, size, mtime_ns, sha256) of files the broker confirmed."""
+        if not files:
+            return
+        now = utcnow()
+        rows = [{"path": p, "size": s, "mtime_ns": m, "sha256": h, "handed_over_at": now} for p, s, m, h in files]
+        with self.store.begin() as connection:
+            for row in rows:
+                insert = self.store._insert(HANDOVERS).values(row)
+                connection.execute(insert.on_conflict_do_nothing(index_elements=["path", "size", "mtime_ns"]))
+
+    def seen(self, path: str, size: int, mtime_ns: int) -> bool:
+        """Whether this file (path, size and mtime) was handed over before."""
+        with self.store.begin() as connection:
+            found = connection.execute(
+                sa.select(HANDOVERS.c.id).where(
+                    HANDOVERS.c.path == path, HANDOVERS.c.size == size, HANDOVERS.c.mtime_ns == mtime_ns
+                )
+            ).first()
+            return found is not None

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash ops/bootstrap.sh
 # Integration tests talk to the real servers: start them (installing them if needed).
-bash ops/services.sh postgres
+bash ops/services.sh postgres rabbitmq
 
 .venv/bin/ruff format --check .
 .venv/bin/ruff check .

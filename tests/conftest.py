@@ -47,6 +47,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = request.getfixturevalue("postgres_url")
     engine = make_engine(url)
     with engine.begin() as connection:
-        connection.exec_driver_sql("TRUNCATE reports, contents, cells, issues, sightings, outbox, handovers RESTART IDENTITY")
+        connection.exec_driver_sql(
+            "TRUNCATE reports, contents, cells, issues, sightings, outbox, handovers RESTART IDENTITY"
+        )
     engine.dispose()
     yield url

@@ -1,6 +1,7 @@
 """The `govreport` command: parses arguments, calls services, prints. Nothing else."""
 
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,8 @@ from worker.export import ExportFormat, write_csv, write_jsonl
 from worker.ingest import ingest as run_ingest
 from worker.ingest import reparse as run_reparse
 from worker.logging import configure_logging
+from worker.runner import Roles, install_stop_signals
+from worker.runner import run as run_pipeline
 from worker.schemas import stale, write
 from worker.services import expand_paths, parse_path
 
@@ -224,12 +227,65 @@ def reparse(
     status: StatusOption = None,
     reason: ReasonOption = None,
 ) -> None:
-    """Parse stored reports again from their stored bytes (by default those parsed by an older
-    version) and replace their cells, issues and result, with a new event each."""
+    """Parse stored reports again from their stored bytes (by default those of an older version).
+
+    Their cells, issues and result are replaced in one transaction, with a new event each.
+    """
     settings = _setup()
     store = _store(settings)
     contents = Reader(store).contents(Filter(status=status, reason=reason), outdated_only=not all_reports)
     typer.echo(run_reparse(contents, store, max_bytes=settings.max_bytes).summary())
+
+
+InboxOption = Annotated[Path | None, typer.Option("--inbox", help="The folder to watch [GOVREPORT_INBOX].")]
+PollOption = Annotated[
+    float | None, typer.Option("--poll", min=0.01, help="Poll every SECONDS (network shares) [GOVREPORT_POLL].")
+]
+ConcurrencyOption = Annotated[
+    int | None, typer.Option("--concurrency", min=1, help="Parsing processes [GOVREPORT_CONCURRENCY].")
+]
+
+
+def _pipeline(roles: Roles, **overrides: object) -> None:
+    settings = _setup()
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    stop = threading.Event()
+    install_stop_signals(stop)
+    try:
+        run_pipeline(settings, roles, stop)
+    except GovReportError as error:
+        typer.echo(f"govreport: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
+@app.command()
+def run(inbox: InboxOption = None, poll: PollOption = None, concurrency: ConcurrencyOption = None) -> None:
+    """The whole pipeline in one process: watch the inbox, consume, store, relay events.
+
+    Stops in order on SIGTERM or Ctrl-C.
+    """
+    _pipeline(Roles(), inbox=inbox, poll=poll, concurrency=concurrency)
+
+
+@app.command()
+def watch(inbox: InboxOption = None, poll: PollOption = None) -> None:
+    """Watch the inbox and hand settled files to RabbitMQ (with publisher confirms)."""
+    _pipeline(Roles(watch=True, consume=False, relay=False), inbox=inbox, poll=poll)
+
+
+@app.command()
+def consume(
+    concurrency: ConcurrencyOption = None,
+    relay: Annotated[bool, typer.Option(help="Also relay the stored events to RabbitMQ.")] = True,
+) -> None:
+    """Consume files from RabbitMQ: parse, store, acknowledge (run several anywhere)."""
+    _pipeline(Roles(watch=False, consume=True, relay=relay), concurrency=concurrency)
+
+
+@app.command("relay")
+def relay_command() -> None:
+    """Publish the stored events of the outbox to RabbitMQ (safe to run more than once)."""
+    _pipeline(Roles(watch=False, consume=False, relay=True))
 
 
 @app.command()

@@ -1,5 +1,7 @@
 """The one place settings come from: the environment, with the GOVREPORT_ prefix."""
 
+import os
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr
@@ -9,6 +11,7 @@ from worker.core import DEFAULT_MAX_BYTES
 from worker.logging import mask_secrets
 
 EMBEDDED_DATABASE = "sqlite:///var/govreport.db"
+LOCAL_BROKER = "amqp://guest:guest@localhost:5672/%2F"
 
 
 class Settings(BaseSettings):
@@ -21,6 +24,29 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the database: the embedded SQLite file under the working "
         "directory by default, or postgresql://user:password@host/db (psycopg 3).",
     )
+    inbox: Path = Field(default=Path("inbox"), description="The folder watched for report files.")
+    amqp_url: SecretStr = Field(default=SecretStr(LOCAL_BROKER), description="RabbitMQ URL.")
+    namespace: str = Field(
+        default="govreport",
+        pattern=r"^[A-Za-z0-9_.-]{1,100}$",
+        description="Prefix of every exchange and queue, so deployments or test runs can share a broker.",
+    )
+    poll: float | None = Field(
+        default=None, gt=0, description="Poll the inbox every this many seconds (network shares) instead of inotify."
+    )
+    quiet: float = Field(default=0.05, gt=0, description="A file is settled when unchanged this long (seconds).")
+    open_quiet: float = Field(
+        default=2.0,
+        gt=0,
+        description="A file never seen closed (moved in, or still held open) is taken when unchanged this long.",
+    )
+    rescan_every: float = Field(default=30.0, gt=0, description="Full rescan of the inbox every this many seconds.")
+    concurrency: int = Field(default=os.cpu_count() or 1, ge=1, description="Parsing processes per consumer.")
+    prefetch: int = Field(default=100, ge=1, description="Unacknowledged deliveries per consumer.")
+    batch_size: int = Field(default=50, ge=1, description="Deliveries stored in one transaction, at most.")
+    batch_wait: float = Field(default=0.005, gt=0, description="Seconds to wait for more deliveries of a batch.")
+    delivery_limit: int = Field(default=5, ge=1, description="Deliveries before a message is dead-lettered.")
+    relay_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox polls by the relay.")
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="Files larger than this fail as too_large.")
     log_level: str = Field(default="INFO", description="Level of the JSON log lines on stderr.")
 
@@ -28,6 +54,11 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """The database URL, secret included: for connecting only, never for printing."""
         return self.database_url.get_secret_value()
+
+    @property
+    def broker(self) -> str:
+        """The broker URL, secret included: for connecting only, never for printing."""
+        return self.amqp_url.get_secret_value()
 
     @property
     def embedded_database(self) -> bool:

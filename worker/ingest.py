@@ -12,11 +12,8 @@ from pathlib import Path
 import structlog
 
 from worker.adapters.store import Arrival, Outcome, Store, StoredContent
-from worker.core import ParseResult, parse_bytes
-from worker.core.parse import failed
-from worker.core.result import FailureReason, Source
-from worker.logging import configure_logging
-from worker.services import expand_paths, log_result
+from worker.core import ParseResult
+from worker.services import ParseJob, expand_paths, log_result, parse_job, worker_process_init
 
 log = structlog.get_logger("worker.ingest")
 _CHUNK = 1 << 20
@@ -107,24 +104,15 @@ def _read(path: Path, max_bytes: int) -> _File:
 
 
 def _parse_all(files: list[_File], max_bytes: int, pool: Executor | None) -> list[ParseResult]:
-    jobs = [(f.data, f.path.name, f.sha256, f.arrival.size, max_bytes) for f in files]
+    jobs = [ParseJob(f.data, f.path.name, f.sha256, f.arrival.size, max_bytes) for f in files]
     if pool is None:
-        return [_parse_job(job) for job in jobs]
-    return list(pool.map(_parse_job, jobs, chunksize=4))
+        return [_timed(job) for job in jobs]
+    return list(pool.map(_timed, jobs, chunksize=4))
 
 
-def _parse_job(job: tuple[bytes | None, str, str, int, int]) -> ParseResult:
-    data, name, sha256, size, max_bytes = job
+def _timed(job: ParseJob) -> ParseResult:
     started = time.perf_counter()
-    if data is None:
-        source = Source(filename=name, sha256=sha256, bytes=size)
-        result = failed(source, FailureReason.TOO_LARGE, f"{size} bytes is over the limit of {max_bytes}")
-    else:
-
-        def on_error(error: BaseException) -> None:
-            log.error("parser.internal_error", sha256=sha256, filename=name, exc_info=error)
-
-        result = parse_bytes(data, name, max_bytes=max_bytes, on_error=on_error)
+    result = parse_job(job)
     log_result(result, time.perf_counter() - started)
     return result
 
@@ -140,7 +128,7 @@ class _NoPool:
 def _executor(jobs: int) -> ProcessPoolExecutor | _NoPool:
     if jobs <= 1:
         return _NoPool()
-    return ProcessPoolExecutor(max_workers=jobs, initializer=configure_logging)
+    return ProcessPoolExecutor(max_workers=jobs, initializer=worker_process_init)
 
 
 def reparse(contents: Iterator[StoredContent], store: Store, *, max_bytes: int) -> Tally:
@@ -148,7 +136,7 @@ def reparse(contents: Iterator[StoredContent], store: Store, *, max_bytes: int) 
     tally = Tally()
     for content in contents:
         tally.files += 1
-        result = _parse_job((content.data, content.filename, content.sha256, len(content.data), max_bytes))
+        result = _timed(ParseJob(content.data, content.filename, content.sha256, len(content.data), max_bytes))
         store.replace(Outcome(result, content.data))
         tally.stored[result.status.value] += 1
     return tally

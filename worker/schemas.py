@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.core.result import ParseResult
+from worker.constants import EVENT_CONTENT_TYPE, event_type, routing_key
+from worker.core.result import ParseResult, Status
+from worker.events import ReportEvent
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # An identifier, not a location (`.invalid` is reserved and never resolves): a shared base lets
@@ -25,12 +27,31 @@ class Entry:
     build: Callable[[], JsonSchema]
 
 
+def _event_schema(status: Status) -> JsonSchema:
+    """The envelope with this event's `type` and its data's `status` pinned."""
+    body = ReportEvent.model_json_schema(mode="serialization")
+    body["properties"]["type"] = {"const": event_type(status), "title": "Type", "type": "string"}
+    body["properties"]["data"] = {
+        "allOf": [{"$ref": "#/$defs/ParseResult"}, {"properties": {"status": {"const": status.value}}}]
+    }
+    body["description"] = (
+        f"CloudEvents 1.0 (structured JSON) published to the topic exchange <namespace>.events with routing "
+        f"key {routing_key(status)}; AMQP message_id = id, type = type, content_type = {EVENT_CONTENT_TYPE}."
+    )
+    return body
+
+
+def _event_entry(status: Status) -> Entry:
+    return Entry(title=f"govreport event {routing_key(status)}", build=lambda: _event_schema(status))
+
+
 # Serialization mode: the schema describes the document we emit, not what we would accept.
 SCHEMAS: dict[str, Entry] = {
     "report.schema.json": Entry(
         title="govreport parse result (spec §3)",
         build=lambda: ParseResult.model_json_schema(mode="serialization"),
     ),
+    **{f"event.{routing_key(status)}.schema.json": _event_entry(status) for status in Status},
 }
 
 
@@ -66,7 +87,7 @@ def write(directory: Path) -> list[Path]:
 def stale(directory: Path) -> list[str]:
     """Names of the schema files in `directory` that are missing or differ from the code."""
     expected = generated()
-    return [name for name, text in expected.items() if _read(directory / name) != text]
+    return sorted(name for name, text in expected.items() if _read(directory / name) != text)
 
 
 def _read(path: Path) -> str | None:

@@ -1,8 +1,10 @@
 """Orchestration around the pure core: read a file, parse it, log one line about it."""
 
 import hashlib
+import signal
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -11,6 +13,7 @@ from worker.core import ParseResult, parse_bytes
 from worker.core.parse import failed
 from worker.core.result import FailureReason, Source
 from worker.errors import FileUnreadable
+from worker.logging import configure_logging
 
 log = structlog.get_logger("worker.services")
 _CHUNK = 1 << 20
@@ -50,6 +53,35 @@ def _too_large(path: Path, size: int, max_bytes: int) -> ParseResult:
             digest.update(chunk)
     source = Source(filename=path.name, sha256=digest.hexdigest(), bytes=size)
     return failed(source, FailureReason.TOO_LARGE, f"{size} bytes is over the limit of {max_bytes}")
+
+
+@dataclass(frozen=True, slots=True)
+class ParseJob:
+    """One file to parse in a worker process: its bytes (None when over the limit) and identity."""
+
+    data: bytes | None
+    filename: str
+    sha256: str
+    size: int
+    max_bytes: int
+
+
+def parse_job(job: ParseJob) -> ParseResult:
+    """Parse one file (in any process); a parser bug is logged with its traceback."""
+    if job.data is None:
+        source = Source(filename=job.filename, sha256=job.sha256, bytes=job.size)
+        return failed(source, FailureReason.TOO_LARGE, f"{job.size} bytes is over the limit of {job.max_bytes}")
+
+    def on_error(error: BaseException) -> None:
+        log.error("parser.internal_error", sha256=job.sha256, filename=job.filename, exc_info=error)
+
+    return parse_bytes(job.data, job.filename, max_bytes=job.max_bytes, on_error=on_error)
+
+
+def worker_process_init() -> None:
+    """Initialise a parsing process: JSON logs, and Ctrl-C left to the parent to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure_logging()
 
 
 def log_result(result: ParseResult, seconds: float) -> None:

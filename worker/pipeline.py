@@ -48,6 +48,19 @@ def backoff(stop: threading.Event) -> tenacity.Retrying:
     )
 
 
+def keep_running(work: Callable[[], None], broker: Broker, stop: threading.Event, name: str) -> None:
+    """Run a worker's loop until `stop`, starting it again after transient errors (with backoff);
+    the worker's broker connection is closed at the end, on the worker's own thread."""
+    try:
+        for attempt in backoff(stop):
+            with attempt:
+                work()
+    except TransientError as error:
+        log.info(f"{name}.stopped_while_unavailable", error=str(error))
+    finally:
+        broker.close()
+
+
 def _wait(stop: threading.Event, seconds: float) -> None:
     stop.wait(seconds)
 
@@ -148,14 +161,7 @@ class Consumer:
 
     def run(self) -> None:
         """Consume until `stop` is set, reconnecting with backoff when the broker goes away."""
-        try:
-            for attempt in backoff(self.stop):
-                with attempt:
-                    self._consume()
-        except TransientError as error:
-            log.info("consumer.stopped_while_unavailable", error=str(error))
-        finally:
-            self.broker.close()
+        keep_running(self._consume, self.broker, self.stop, "consumer")
 
     def _consume(self) -> None:
         self.topology.declare(self.broker.connect())
@@ -326,14 +332,7 @@ class Relay:
 
     def run(self) -> None:
         """Relay until `stop` is set: at once when woken by a commit, else every `interval`."""
-        try:
-            for attempt in backoff(self.stop):
-                with attempt:
-                    self._relay()
-        except TransientError as error:
-            log.info("relay.stopped_while_unavailable", error=str(error))
-        finally:
-            self.broker.close()
+        keep_running(self._relay, self.broker, self.stop, "relay")
 
     def _relay(self) -> None:
         self.topology.declare(self.broker.connect())

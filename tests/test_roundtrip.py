@@ -36,6 +36,7 @@ from tests.render import (
     random_cells,
     render,
 )
+from tests.schema_check import assert_valid_result
 from worker.core import ParseResult, parse_bytes
 from worker.core.forms import TEMPLATES, Template
 
@@ -78,8 +79,10 @@ def make_case(
 
 
 def parse(case: Case, encoding: Encoding = "utf-8", *, crlf: bool = False, filename: str | None = None) -> ParseResult:
-    """Parse a case's bytes under the file name a crawler would give it."""
-    return parse_bytes(encode(case.text, encoding, crlf=crlf), filename or filename_for(case.shape))
+    """Parse a case's bytes under the file name a crawler would give it; the result must fit the schema."""
+    result = parse_bytes(encode(case.text, encoding, crlf=crlf), filename or filename_for(case.shape))
+    assert_valid_result(result)
+    return result
 
 
 # ---------------------------------------------------------------- assertions

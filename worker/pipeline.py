@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -168,41 +169,66 @@ class Consumer:
         batches = self.broker.batches(
             self.topology.parse, prefetch=self.prefetch, size=self.batch_size, wait=self.batch_wait
         )
+        # One batch in flight: its parse runs in the processes while the one before is stored.
+        in_flight: _InFlight | None = None
         for batch in batches:
-            if batch:
-                self._handle_isolating(batch)
-            else:
+            started = self._start(batch) if batch else None
+            if in_flight is not None:
+                self._finish_isolating(in_flight)
+            in_flight = started
+            if in_flight is None:
                 self.drain_dead_letters()
             if self.stop.is_set():
+                if in_flight is not None:
+                    self._finish_isolating(in_flight)
                 self.broker.stop_consuming()
                 return
 
-    def _handle_isolating(self, batch: list[Delivery]) -> None:
-        """Handle a batch; if it fails for a reason other than an outage, handle its messages one by
+    def handle(self, batch: list[Delivery]) -> None:
+        """Parse, store and acknowledge one batch (isolating a message that fails)."""
+        self._finish_isolating(self._start(batch))
+
+    def _start(self, batch: list[Delivery]) -> "_InFlight":
+        """Read a batch's messages and hand their parsing to the processes (or parse them here)."""
+        messages = [read_file_message(d) for d in batch]
+        jobs = [
+            ParseJob(None if m.too_large else m.body, m.filename, m.sha256, m.size, self.max_bytes) for m in messages
+        ]
+        in_flight = _InFlight(batch, messages, time.monotonic())
+        try:
+            if self.pool is None:
+                in_flight.results = [self.parse(job) for job in jobs]
+            else:
+                in_flight.futures = [self.pool.submit(self.parse, job) for job in jobs]
+        except Exception as error:  # noqa: BLE001 - raised again where the batch is finished and isolated
+            in_flight.error = error
+        return in_flight
+
+    def _finish_isolating(self, in_flight: "_InFlight") -> None:
+        """Finish a batch; if it fails for a reason other than an outage, handle its messages one by
         one, so that only the message at fault goes back to the queue (and, past the delivery
         limit, to the dead-letter queue)."""
         try:
-            self.handle(batch)
+            self._finish(in_flight)
             return
         except TransientError:
             raise
         except Exception:  # a bug or a malformed message: isolated below
-            log.exception("consumer.batch_failed", count=len(batch))
-        for delivery in batch:
+            log.exception("consumer.batch_failed", count=len(in_flight.batch))
+        for delivery in in_flight.batch:
             try:
-                self.handle([delivery])
+                self._finish(self._start([delivery]))
             except TransientError:
                 raise
             except Exception:  # the message at fault: back to the queue, counted
                 log.exception("consumer.message_failed", delivery_count=delivery.delivery_count)
                 self.broker.nack(delivery, requeue=True)
 
-    def handle(self, batch: list[Delivery]) -> None:
-        """Parse, store and acknowledge one batch; on a stop during a database outage, requeue it."""
-        received = time.monotonic()
-        messages = [read_file_message(d) for d in batch]
+    def _finish(self, in_flight: "_InFlight") -> None:
+        """Wait for the parse, store the outcomes in one transaction, then acknowledge the batch."""
+        batch, messages = in_flight.batch, in_flight.messages
         try:
-            results = self._parse(messages)
+            results = self._results(in_flight)
         except BrokenProcessPool:
             self._renew_pool()
             self._requeue(batch, "a parsing process died")
@@ -216,19 +242,17 @@ class Consumer:
         self.broker.ack(batch[-1])
         self.committed()
         for message, result, stored in zip(messages, results, saved, strict=True):
-            _log_stored(message, result, stored, time.monotonic() - received)
+            _log_stored(message, result, stored, time.monotonic() - in_flight.received)
 
-    def _parse(self, messages: list[FileMessage]) -> list[ParseResult]:
-        jobs = [
-            ParseJob(None if m.too_large else m.body, m.filename, m.sha256, m.size, self.max_bytes) for m in messages
-        ]
-        if self.pool is None:
-            return [self.parse(job) for job in jobs]
-        futures: list[Future[ParseResult]] = [self.pool.submit(self.parse, job) for job in jobs]
+    def _results(self, in_flight: "_InFlight") -> list[ParseResult]:
+        if in_flight.error is not None:
+            raise in_flight.error
+        if in_flight.results is not None:
+            return in_flight.results
         # Keep the broker's heartbeats serviced while the processes parse.
-        while wait(futures, timeout=0.2).not_done:
+        while wait(in_flight.futures, timeout=0.2).not_done:
             self.broker.sleep(0)
-        return [future.result() for future in futures]
+        return [future.result() for future in in_flight.futures]
 
     def _save(self, outcomes: list[Outcome]) -> list[Saved]:
         retrying = tenacity.Retrying(
@@ -285,6 +309,18 @@ class Consumer:
                 _log_stored(message, result, saved[0], 0.0)
                 drained += 1
         return drained
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A batch whose parsing was started: its deliveries, messages, and results to come."""
+
+    batch: list[Delivery]
+    messages: list[FileMessage]
+    received: float
+    futures: list["Future[ParseResult]"] = field(default_factory=list)
+    results: list[ParseResult] | None = None
+    error: Exception | None = None
 
 
 def _outcome(message: FileMessage, result: ParseResult) -> Outcome:

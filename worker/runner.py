@@ -55,7 +55,8 @@ def run(settings: Settings, roles: Roles, stop: threading.Event) -> None:
     wake = threading.Event()
     pool = _pool(settings) if roles.consume else None
     threads = _threads(settings, roles, store, topology, stop, wake, pool)
-    handover = Handover(Broker(settings.broker, "govreport-watcher"), store, topology, settings.max_bytes)
+    watcher_broker = Broker(settings.broker, "govreport-watcher", transactional=True)
+    handover = Handover(watcher_broker, store, topology, settings.max_bytes)
     watcher = _watcher(settings, handover) if roles.watch else None
     for thread in threads:
         thread.start()
@@ -74,6 +75,7 @@ def run(settings: Settings, roles: Roles, stop: threading.Event) -> None:
             log.error("govreport.workers_died")
             stop.set()
     log.info("govreport.stopping")
+    wake.set()  # the relay is waiting for a commit or its interval: let it see the stop now
     if watcher is not None:
         watcher.stop()
         handover.broker.close()  # the watcher's threads are done with it
@@ -118,7 +120,7 @@ def _threads(
         threads.append(threading.Thread(target=consumer.run, name="govreport-consumer", daemon=True))
     if roles.relay:
         relay = Relay(
-            Broker(settings.broker, "govreport-relay"),
+            Broker(settings.broker, "govreport-relay", transactional=True),
             store,
             topology,
             stop=stop,

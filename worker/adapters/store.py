@@ -24,7 +24,7 @@ from sqlmodel import SQLModel
 from worker import __version__
 from worker.adapters.db import DatabaseUnavailable, make_engine
 from worker.core.checks import check_cross_year
-from worker.core.result import Code, Issue, ParseResult, Status
+from worker.core.result import CellValue, Code, Issue, ParseResult, Status
 from worker.events import make_event
 from worker.models import utcnow
 
@@ -37,6 +37,8 @@ REPORTS, CONTENTS, CELLS, ISSUES, SIGHTINGS, OUTBOX = (
     _T["sightings"],
     _T["outbox"],
 )
+HANDOVERS = _T["handovers"]
+_CARRIED_FORWARD = "applications.carried_forward."
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ class Saved:
 class _Writes:
     """The child rows of one transaction's reports, written in bulk when it ends."""
 
-    created: set[int] = field(default_factory=set)
+    created: dict[int, ParseResult] = field(default_factory=dict)
     contents: list[dict[str, Any]] = field(default_factory=list)
     cells: list[tuple[int, str, float | None]] = field(default_factory=list)
     issues: list[dict[str, Any]] = field(default_factory=list)
@@ -132,7 +134,7 @@ class Store:
                 saved = self._save(connection, outcome, now, writes)
             else:
                 neighbours = self._neighbours(connection, outcome.result)
-                result = self._with_cross_year(connection, outcome.result, neighbours)
+                result = self._with_cross_year(connection, outcome.result, neighbours, writes)
                 row = self._report_row(result, now)
                 del row["created_at"]
                 connection.execute(REPORTS.update().where(REPORTS.c.id == report_id).values(row))
@@ -145,7 +147,7 @@ class Store:
 
     def _save(self, connection: Connection, outcome: Outcome, now: datetime, writes: _Writes) -> Saved:
         neighbours = self._neighbours(connection, outcome.result)
-        result = self._with_cross_year(connection, outcome.result, neighbours)
+        result = self._with_cross_year(connection, outcome.result, neighbours, writes)
         sha256 = result.source.sha256
         report_id = connection.execute(self._report_insert, self._report_row(result, now)).scalar()
         if report_id is None:
@@ -154,7 +156,7 @@ class Store:
                 raise RuntimeError(f"report {sha256} vanished")
             self._sighting(existing, outcome.arrival, now, writes)
             return Saved(sha256, existing, False, None)
-        writes.created.add(report_id)
+        writes.created[report_id] = result
         if outcome.data is not None:
             writes.contents.append({"report_id": report_id, "data": outcome.data})
         event_id = self._children(report_id, outcome, result, now, writes)
@@ -260,17 +262,30 @@ class Store:
         )
         return {year: report_id for year, report_id in rows}  # noqa: C416 - the latest per year wins
 
+    def _carried_forward(self, connection: Connection, report_id: int, writes: _Writes) -> dict[str, CellValue]:
+        """A report's carried-forward row: from memory when stored in this transaction (its cells
+        are not written yet), else the seven cells by their primary key."""
+        if report_id in writes.created:
+            return {k: v for k, v in writes.created[report_id].cells.items() if k.startswith(_CARRIED_FORWARD)}
+        rows = connection.execute(
+            sa.select(CELLS.c.key, CELLS.c.value).where(
+                CELLS.c.report_id == report_id, CELLS.c.key.startswith(_CARRIED_FORWARD, autoescape=True)
+            )
+        )
+        return {key: value for key, value in rows}  # noqa: C416 - Row is not a pair for dict()
+
     def _stored_result(self, connection: Connection, report_id: int) -> ParseResult:
         stored = connection.execute(sa.select(REPORTS.c.result).where(REPORTS.c.id == report_id)).scalar_one()
         return ParseResult.model_validate(stored)
 
-    def _with_cross_year(self, connection: Connection, result: ParseResult, neighbours: dict[int, int]) -> ParseResult:
+    def _with_cross_year(
+        self, connection: Connection, result: ParseResult, neighbours: dict[int, int], writes: _Writes
+    ) -> ParseResult:
         """The result with W_CROSS_YEAR against the same organ's stored previous year."""
         year = result.meta.year
         if year is None or year - 1 not in neighbours:
             return result
-        # From the stored result, not the cells table: in a batch its cells are not written yet.
-        before = self._stored_result(connection, neighbours[year - 1]).cells
+        before = self._carried_forward(connection, neighbours[year - 1], writes)
         issues = check_cross_year(result.cells, before, year - 1)
         kept = [i for i in result.issues if i.code != Code.W_CROSS_YEAR]
         return result.model_copy(update={"issues": kept + issues})
@@ -470,7 +485,6 @@ class Reader:
                 yield StoredContent(sha256, filename, bytes(data))
 
 
-HANDOVERS = _T["handovers"]
 _OUTBOX_BATCH = 100
 
 
@@ -534,10 +548,9 @@ class Handovers:
             return
         now = utcnow()
         rows = [{"path": p, "size": s, "mtime_ns": m, "sha256": h, "handed_over_at": now} for p, s, m, h in files]
+        insert = self.store._insert(HANDOVERS).on_conflict_do_nothing(index_elements=["path", "size", "mtime_ns"])
         with self.store.begin() as connection:
-            for row in rows:
-                insert = self.store._insert(HANDOVERS).values(row)
-                connection.execute(insert.on_conflict_do_nothing(index_elements=["path", "size", "mtime_ns"]))
+            connection.execute(insert, rows)
 
     def seen(self, path: str, size: int, mtime_ns: int) -> bool:
         """Whether this file (path, size and mtime) was handed over before."""

@@ -35,6 +35,7 @@ from worker.services import ParseJob, parse_job
 log = structlog.get_logger("worker.pipeline")
 _HASH_CHUNK = 1 << 20
 _MAX_BACKOFF = 30.0
+_DRAIN_EVERY = 5.0
 
 
 def backoff(stop: threading.Event) -> tenacity.Retrying:
@@ -159,6 +160,7 @@ class Consumer:
         self.prefetch, self.batch_size, self.batch_wait = prefetch, batch_size, batch_wait
         self.committed = committed
         self.parse = parse  # a module-level function: it is sent to the parsing processes
+        self.drained_at = 0.0
 
     def run(self) -> None:
         """Consume until `stop` is set, reconnecting with backoff when the broker goes away."""
@@ -176,7 +178,8 @@ class Consumer:
             if in_flight is not None:
                 self._finish_isolating(in_flight)
             in_flight = started
-            if in_flight is None:
+            # When idle, and every few seconds under a steady stream, which never idles.
+            if in_flight is None or time.monotonic() - self.drained_at > _DRAIN_EVERY:
                 self.drain_dead_letters()
             if self.stop.is_set():
                 if in_flight is not None:
@@ -287,6 +290,7 @@ class Consumer:
 
     def drain_dead_letters(self, limit: int = 100) -> int:
         """Store each dead-lettered message as an `internal_error` failure (with its event)."""
+        self.drained_at = time.monotonic()
         drained = 0
         with self.broker.translated() as channel:
             for _ in range(limit):

@@ -1,13 +1,14 @@
 """RabbitMQ through pika: the topology, confirmed publishing, and micro-batched consuming.
 
-pika is not thread-safe: every thread that talks to the broker opens its own `Broker`.
+pika is not thread-safe: every thread that talks to the broker opens its own `Broker`, and no
+broker object is ever used from two threads (so no cross-thread call is needed).
 
 Raises:
     BrokerUnavailable: when the broker cannot be reached or the connection is lost (transient).
     PublishRefused: when the broker refuses or cannot route a message (nothing was handed over).
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -257,11 +258,6 @@ class Broker:
         if self.connection is not None and self.connection.is_open:
             with self.translated():
                 self.connection.sleep(seconds)
-
-    def call_threadsafe(self, callback: Callable[[], None]) -> None:
-        """Run a callback on this connection's thread (the only cross-thread pika call)."""
-        if self.connection is not None and self.connection.is_open:
-            self.connection.add_callback_threadsafe(callback)
 
 
 def _delivery(method: Basic.Deliver, properties: BasicProperties, body: bytes) -> Delivery:

@@ -29,7 +29,8 @@ from tests.pipeline_kit import (
 from tests.servers import require
 from worker.adapters.broker import Broker, Message, Topology
 from worker.adapters.db import make_engine, upgrade
-from worker.adapters.store import Reader, Store
+from worker.adapters.queries import Reader
+from worker.adapters.store import Store
 from worker.config import Settings
 from worker.core import ParseResult
 from worker.pipeline import Consumer, Relay

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from tests.corpus import CORPUS
 from worker.adapters.db import DatabaseUnavailable, make_engine
-from worker.adapters.store import Arrival, Filter, Outcome, Reader, Store
+from worker.adapters.queries import Filter, Reader
+from worker.adapters.store import Arrival, Outcome, Store
 from worker.core import ParseResult, parse_bytes
 from worker.events import ReportEvent
 

@@ -11,7 +11,8 @@ from rich.progress import Progress
 
 from worker import __version__
 from worker.adapters.db import current_revision, ensure_schema, head_revision, make_engine, upgrade
-from worker.adapters.store import Filter, Reader, Store
+from worker.adapters.queries import Filter, Reader
+from worker.adapters.store import Store
 from worker.config import Settings, load_settings
 from worker.core.present import render_tables
 from worker.errors import GovReportError

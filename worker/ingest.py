@@ -11,12 +11,12 @@ from pathlib import Path
 
 import structlog
 
-from worker.adapters.store import Arrival, Outcome, Store, StoredContent
+from worker.adapters.queries import StoredContent
+from worker.adapters.store import Arrival, Outcome, Store
 from worker.core import ParseResult
-from worker.services import ParseJob, expand_paths, log_result, parse_job, worker_process_init
+from worker.services import ParseJob, expand_paths, log_result, parse_job, sha256_of, worker_process_init
 
 log = structlog.get_logger("worker.ingest")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +94,7 @@ def _read(path: Path, max_bytes: int) -> _File:
     stat = path.stat()
     arrival = Arrival(str(path.resolve()), stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
     if stat.st_size > max_bytes:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        return _File(path, digest.hexdigest(), arrival, None)
+        return _File(path, sha256_of(path), arrival, None)
     data = path.read_bytes()
     return _File(path, hashlib.sha256(data).hexdigest(), arrival, data)
 

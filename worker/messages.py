@@ -10,7 +10,7 @@ from typing import Any
 from pika.spec import BasicProperties
 
 from worker.adapters.broker import FILE_ROUTING_KEY, Delivery, Message, Topology
-from worker.adapters.store import PendingRow
+from worker.adapters.outbox import PendingRow
 from worker.constants import APP_ID, EVENT_CONTENT_TYPE, event_type
 from worker.core.result import Status
 

@@ -8,7 +8,6 @@ crashing its consumer is dead-lettered by the broker after the delivery limit an
 """
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -16,24 +15,23 @@ from concurrent.futures import Executor, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import structlog
 import tenacity
 
 from worker.adapters.broker import Broker, Delivery, Topology
 from worker.adapters.db import DatabaseUnavailable
-from worker.adapters.store import Arrival, Handovers, Outbox, Outcome, PendingRow, Saved, Store
+from worker.adapters.outbox import Handovers, Outbox, PendingRow
+from worker.adapters.store import Arrival, Outcome, Saved, Store
 from worker.adapters.watch import DroppedFile
 from worker.core import ParseResult
 from worker.core.parse import failed
 from worker.core.result import FailureReason, Source
 from worker.errors import TransientError
 from worker.messages import FileMessage, event_message, file_message, read_file_message
-from worker.services import ParseJob, parse_job
+from worker.services import ParseJob, open_no_follow, parse_job, sha256_of
 
 log = structlog.get_logger("worker.pipeline")
-_HASH_CHUNK = 1 << 20
 _MAX_BACKOFF = 30.0
 _DRAIN_EVERY = 5.0
 
@@ -104,7 +102,7 @@ class Handover:
         path = file.path
         try:
             if file.size > self.max_bytes:
-                return FileMessage(path.name, str(path), file.size, file.mtime_ns, _sha256_of(path), True, b"")
+                return FileMessage(path.name, str(path), file.size, file.mtime_ns, sha256_of(path), True, b"")
             data = _read_no_follow(path)
         except FileNotFoundError:
             log.info("file.vanished", filename=path.name, path=str(path))
@@ -116,22 +114,9 @@ class Handover:
         return FileMessage(path.name, str(path), file.size, file.mtime_ns, sha256, False, data)
 
 
-def _open_no_follow(path: Path) -> BinaryIO:
-    # O_NOFOLLOW: a path swapped for a symlink after the watcher checked it must not lead outside.
-    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
-
-
 def _read_no_follow(path: Path) -> bytes:
-    with _open_no_follow(path) as handle:
+    with open_no_follow(path) as handle:
         return handle.read()
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with _open_no_follow(path) as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Consumer:

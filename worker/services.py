@@ -1,11 +1,13 @@
 """Orchestration around the pure core: read a file, parse it, log one line about it."""
 
 import hashlib
+import os
 import signal
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import structlog
 
@@ -45,13 +47,22 @@ def _parse_file(path: Path, max_bytes: int) -> ParseResult:
     return parse_bytes(data, path.name, max_bytes=max_bytes, on_error=on_error)
 
 
-def _too_large(path: Path, size: int, max_bytes: int) -> ParseResult:
-    # Hash without holding the file in memory: identity is still the content's SHA-256.
+def open_no_follow(path: Path) -> BinaryIO:
+    """Open a file for reading, refusing a symlink (one may be swapped in after a check)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks: a file over the size limit is never held in memory."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_no_follow(path) as handle:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
-    source = Source(filename=path.name, sha256=digest.hexdigest(), bytes=size)
+    return digest.hexdigest()
+
+
+def _too_large(path: Path, size: int, max_bytes: int) -> ParseResult:
+    source = Source(filename=path.name, sha256=sha256_of(path), bytes=size)
     return failed(source, FailureReason.TOO_LARGE, f"{size} bytes is over the limit of {max_bytes}")
 
 

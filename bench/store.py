@@ -40,7 +40,7 @@ if str(ROOT) not in sys.path:
 
 from worker import __version__  # noqa: E402  (needs the path set above)
 from worker.adapters.db import make_engine, upgrade  # noqa: E402
-from worker.adapters.store import CELLS, ISSUES, OUTBOX, REPORTS, Outcome, Store  # noqa: E402
+from worker.adapters.store import CELLS, ISSUES, OUTBOX, REPORTS, Outcome, Store, report_row  # noqa: E402
 from worker.core import parse_bytes  # noqa: E402
 from worker.core.result import ParseResult  # noqa: E402
 from worker.events import make_event  # noqa: E402
@@ -162,26 +162,8 @@ def parse_seeds() -> list[ParseResult]:
 
 def build_rows(result: ParseResult, now: datetime) -> Rows:
     """The same rows `Store._save` writes for a new report without bytes or arrival."""
-    source, meta = result.source, result.meta
     key, event = make_event(result, __version__, now)
-    report = {
-        "sha256": source.sha256,
-        "size": source.bytes,
-        "encoding": source.encoding,
-        "script": source.script,
-        "status": result.status.value,
-        "failure_reason": result.failure.reason.value if result.failure else None,
-        "failure_message": result.failure.message if result.failure else None,
-        "template": result.template,
-        "organization": (meta.organization or "")[:200] or None,
-        "year": meta.year,
-        "title": (meta.title or "")[:400] or None,
-        "filename": source.filename[:1000],
-        "parser_version": __version__,
-        "result": result.model_dump(mode="json"),
-        "created_at": now,
-        "updated_at": now,
-    }
+    report = report_row(result, __version__, now)
     cells = [(k, None if v is None else float(v)) for k, v in result.cells.items()]
     issues = [
         {"code": i.code.value, "severity": i.severity.value, "cells": i.cells, "message": i.message}

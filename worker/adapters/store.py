@@ -135,7 +135,7 @@ class Store:
             else:
                 neighbours = self._neighbours(connection, outcome.result)
                 result = self._with_cross_year(connection, outcome.result, neighbours, writes)
-                row = self._report_row(result, now)
+                row = report_row(result, self.parser_version, now)
                 del row["created_at"]
                 connection.execute(REPORTS.update().where(REPORTS.c.id == report_id).values(row))
                 connection.execute(CELLS.delete().where(CELLS.c.report_id == report_id))
@@ -149,7 +149,7 @@ class Store:
         neighbours = self._neighbours(connection, outcome.result)
         result = self._with_cross_year(connection, outcome.result, neighbours, writes)
         sha256 = result.source.sha256
-        report_id = connection.execute(self._report_insert, self._report_row(result, now)).scalar()
+        report_id = connection.execute(self._report_insert, report_row(result, self.parser_version, now)).scalar()
         if report_id is None:
             existing = self._report_id(connection, sha256)
             if existing is None:  # pragma: no cover - the conflict guarantees the row exists
@@ -211,27 +211,6 @@ class Store:
     def _report_id(self, connection: Connection, sha256: str) -> int | None:
         found: int | None = connection.execute(sa.select(REPORTS.c.id).where(REPORTS.c.sha256 == sha256)).scalar()
         return found
-
-    def _report_row(self, result: ParseResult, now: datetime) -> dict[str, Any]:
-        source, meta = result.source, result.meta
-        return {
-            "sha256": source.sha256,
-            "size": source.bytes,
-            "encoding": source.encoding,
-            "script": source.script,
-            "status": result.status.value,
-            "failure_reason": result.failure.reason.value if result.failure else None,
-            "failure_message": result.failure.message if result.failure else None,
-            "template": result.template,
-            "organization": (meta.organization or "")[:200] or None,
-            "year": meta.year,
-            "title": (meta.title or "")[:400] or None,
-            "filename": source.filename[:1000],
-            "parser_version": self.parser_version,
-            "result": result.model_dump(mode="json"),
-            "created_at": now,
-            "updated_at": now,
-        }
 
     def _insert_cells(self, connection: Connection, cells: list[tuple[int, str, float | None]]) -> None:
         if self.dialect == "postgresql":
@@ -334,6 +313,29 @@ class Store:
         with self.begin() as connection:
             rows = connection.execute(sa.select(REPORTS.c.sha256).where(REPORTS.c.sha256.in_(list(sha256s))))
             return {sha for (sha,) in rows}
+
+
+def report_row(result: ParseResult, parser_version: str, now: datetime) -> dict[str, Any]:
+    """The `reports` row of a result."""
+    source, meta = result.source, result.meta
+    return {
+        "sha256": source.sha256,
+        "size": source.bytes,
+        "encoding": source.encoding,
+        "script": source.script,
+        "status": result.status.value,
+        "failure_reason": result.failure.reason.value if result.failure else None,
+        "failure_message": result.failure.message if result.failure else None,
+        "template": result.template,
+        "organization": (meta.organization or "")[:200] or None,
+        "year": meta.year,
+        "title": (meta.title or "")[:400] or None,
+        "filename": source.filename[:1000],
+        "parser_version": parser_version,
+        "result": result.model_dump(mode="json"),
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _issue_row(report_id: int, issue: Issue) -> dict[str, Any]:

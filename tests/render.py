@@ -968,3 +968,25 @@ def encode(text: str, encoding: Encoding, *, crlf: bool = False) -> bytes:
 def filename_for(shape: Shape) -> str:
     """A file name whose extension is the hint a crawler would leave."""
     return {"html": "report.html", "markdown": "report.md"}.get(shape, "report.txt")
+
+
+# ---------------------------------------------------------------- for the native renderers
+
+Block = _Block
+GridCell = _Cell
+
+
+def native_blocks(
+    cells: Cells,
+    template: Template,
+    *,
+    shape: Shape = "html",
+    org: str = "某某县某某局",
+    year: int = 2022,
+    rng: random.Random | None = None,
+) -> list[Block]:
+    """The report as blocks (title, headings, paragraphs, table grids with HTML span semantics),
+    for renderers of real documents (`tests/native/`): `shape` picks the printing choices (with
+    "html", a blank prints as an empty cell; with "pdf", often as a dash)."""
+    style = _style(shape, rng or random.Random(0))
+    return _document(cells, template, org, year, style)

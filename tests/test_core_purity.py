@@ -1,5 +1,6 @@
 """The core imports no I/O library: it is checked by importing it with those libraries blocked."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,10 @@ def test_core_source_names_no_io() -> None:
     offenders = []
     for source in (ROOT / "worker" / "core").rglob("*.py"):
         text = source.read_text(encoding="utf-8")
-        for word in ("open(", "os.environ", "import os", "pathlib", "import logging", "print("):
+        for word in ("os.environ", "import os", "pathlib", "import logging", "print(", "subprocess"):
             if word in text:
                 offenders.append(f"{source.name}: {word}")
+        # The builtin open(); a method `.open(` of an in-memory archive reads no file.
+        if re.search(r"(?<![.\w])open\(", text):
+            offenders.append(f"{source.name}: open(")
     assert offenders == []

@@ -23,10 +23,29 @@ class FailureReason(StrEnum):
 
     EMPTY = "empty"
     UNREADABLE = "unreadable"
+    ENCRYPTED = "encrypted"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    NO_TEXT = "no_text"
     NOT_A_REPORT = "not_a_report"
     UNSUPPORTED_TEMPLATE = "unsupported_template"
     TOO_LARGE = "too_large"
     INTERNAL_ERROR = "internal_error"
+
+
+class Format(StrEnum):
+    """What a file's bytes are (spec §3 `source.format`), whatever its name says."""
+
+    TEXT = "text"
+    HTML = "html"
+    PDF = "pdf"
+    DOCX = "docx"
+    DOC = "doc"
+    WPS = "wps"
+    XLSX = "xlsx"
+    XLS = "xls"
+    ODS = "ods"
+    ODT = "odt"
+    RTF = "rtf"
 
 
 class Severity(StrEnum):
@@ -69,11 +88,13 @@ CellValue = int | float | None
 
 
 class Source(_Frozen):
-    """What the file was: its name, content hash, size, encoding and script."""
+    """What the file was: its name, content hash, size, format, pages, encoding and script."""
 
     filename: str
     sha256: Sha256
     bytes: int = Field(ge=0)
+    format: Format | None = None
+    pages: int | None = Field(default=None, ge=0)
     encoding: str | None = None
     script: Literal["simplified", "traditional"] | None = None
 

@@ -1,0 +1,1 @@
+"""Readers of binary document formats: bytes in, `worker.core.document.Extracted` out."""

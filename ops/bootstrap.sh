@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything govreport needs on a Debian machine: Python 3.11 with venv, and ./.venv with
-# the project and its dev tools. Safe to run again: it only does what is missing.
+# Set up everything govreport needs on a Debian machine: Python 3.11 with venv, LibreOffice (headless,
+# with CJK fonts), and ./.venv with the project and its dev tools. Safe to run again: it only does
+# what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,20 @@ if ! command -v "$PYTHON" >/dev/null || ! "$PYTHON" -c 'import sys; sys.exit(sys
 fi
 if ! "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null; then
     apt_install python3-venv
+fi
+
+# LibreOffice converts .doc, .wps, .rtf and .odt to .docx (worker/adapters/convert.py); the CJK fonts
+# keep Chinese text laid out in the tests' PDF renderings. Calc only lets the tests print .xls/.ods
+# fixtures from .xlsx (tests/native/libreoffice.py): the worker reads those itself. Without
+# recommends: they would pull in Perl, X11 utilities and a terminal, none of which headless needs.
+soffice_found() { command -v soffice >/dev/null || [ -x /usr/lib/libreoffice/program/soffice ]; }
+if ! soffice_found; then
+    apt_install --no-install-recommends libreoffice-writer-nogui libreoffice-calc-nogui fonts-noto-cjk
+elif [ ! -e /usr/lib/libreoffice/program/libsclo.so ]; then
+    apt_install --no-install-recommends libreoffice-calc-nogui
+fi
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    apt_install --no-install-recommends fonts-noto-cjk
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -7,9 +7,11 @@ values that comes before its label waits for that label. A row never borrows a v
 next row: what is missing stays missing (null).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from worker.core.cells import Kind, Line, Token
+from worker.core.document import Where
 from worker.core.forms import ROWS, TABLE_APPLICATIONS, TABLE_REVIEW, TABLES, Row, Template
 from worker.core.labels import candidates, split_numbered
 
@@ -23,11 +25,15 @@ _MAX_ORPHANS = 3
 # How many rows of a table must be recognised for the table to count as found.
 _FOUND = {"active": 2, "applications": 3, "review_litigation": 1}
 
+# A token with where it was read: the evidence travels with the value it belongs to.
+_Placed = tuple[Token, Where | None]
+Wheres = Sequence[Where | None]
+
 
 @dataclass(slots=True)
 class _Fill:
     row: Row
-    values: list[Token] = field(default_factory=list)
+    values: list[_Placed] = field(default_factory=list)
     labelled: bool = False
     from_own_line: bool = False
     context: tuple[str, ...] = ()
@@ -45,6 +51,7 @@ class Alignment:
     cells: dict[str, Token | None]
     tables_found: frozenset[str]
     context: dict[str, tuple[str, ...]]
+    where: dict[str, Where] = field(default_factory=dict)
 
     def row_context(self, row_key_prefix: str) -> tuple[str, ...]:
         """The header text printed just before a row (where units are stated)."""
@@ -65,20 +72,22 @@ class Aligner:
             self.furthest.setdefault(fill.row.table, index - 1)
         self.active: int | None = None
         self.pending: list[int] = []
-        self.orphans: list[list[Token]] = []
+        self.orphans: list[list[_Placed]] = []
         self.recent_text: list[str] = []
         self.applications_seen = False
 
-    def feed(self, line: Line) -> None:
-        """Take one line of tokens."""
+    def feed(self, line: Line, where: Wheres | None = None) -> None:
+        """Take one line of tokens, with where each token was read when that is known."""
+        placed = list(zip(line, where, strict=True)) if where is not None else [(t, None) for t in line]
         if len(line) == 1 and line[0].is_value:  # one value on its own line: the common case
-            self._without_label(list(line), loose_text=False)
+            self._without_label(placed, loose_text=False)
             return
-        segments: list[tuple[int | None, list[Token]]] = [(None, [])]
+        segments: list[tuple[int | None, list[_Placed]]] = [(None, [])]
         loose_text = False
-        for token in line:
+        for item in placed:
+            token = item[0]
             if token.kind != Kind.TEXT:
-                segments[-1][1].append(token)
+                segments[-1][1].append(item)
                 continue
             for part in split_numbered(token.text):
                 row = self._match(part)
@@ -88,7 +97,7 @@ class Aligner:
                     loose_text = True
                     self._remember(part)
         lead = segments[0][1]
-        if any(t.is_value for t in lead):
+        if any(t.is_value for t, _ in lead):
             self._without_label(lead, loose_text)
         for row, tokens in segments[1:]:
             if row is not None:
@@ -98,17 +107,23 @@ class Aligner:
         """The cells found so far, and which tables were found."""
         cells: dict[str, Token | None] = {}
         context: dict[str, tuple[str, ...]] = {}
+        where: dict[str, Where] = {}
         for fill in self.fills:
             for i, key in enumerate(fill.row.keys):
-                cells[key] = fill.values[i] if i < len(fill.values) else None
+                token, origin = fill.values[i] if i < len(fill.values) else (None, None)
+                cells[key] = token
+                if origin is not None and token is not None and token.is_value:
+                    where[key] = origin
             context[f"{fill.row.table}.{fill.row.name}"] = fill.context
         found = frozenset(t for t in TABLES if self._table_found(t))
-        return Alignment(self.template, cells, found, context)
+        return Alignment(self.template, cells, found, context, where)
 
     def _table_found(self, table: str) -> bool:
         fills = [f for f in self.fills if f.row.table == table]
-        with_values = sum(1 for f in fills if f.labelled and any(t.is_value for t in f.values))
-        return with_values >= _FOUND[table]
+        with_values = sum(1 for f in fills if f.labelled and any(t.is_value for t, _ in f.values))
+        # A blank form (rows printed, not one number in them) is not a filled-in table (spec §3).
+        numbers = any(t.kind == Kind.NUMBER for f in fills for t, _ in f.values)
+        return with_values >= _FOUND[table] and numbers
 
     # -- labels --------------------------------------------------------------------------------
 
@@ -150,7 +165,7 @@ class Aligner:
 
     # -- values --------------------------------------------------------------------------------
 
-    def _with_label(self, index: int, tokens: list[Token]) -> None:
+    def _with_label(self, index: int, tokens: list[_Placed]) -> None:
         fill = self.fills[index]
         fill.labelled = True
         fill.context = tuple(self.recent_text)
@@ -165,8 +180,8 @@ class Aligner:
         # A row printed with every cell empty (`<td></td>` × width) is a row of blanks; one empty
         # cell after a label (`行政许可 |`) is only the line's layout.
         explicit_blanks = width > 1 and len(values) >= width and fill.row.table != TABLE_REVIEW
-        orphan = next((o for o in self.orphans if sum(t.is_value for t in o) >= width), None)
-        if any(t.is_value for t in values) or explicit_blanks:
+        orphan = next((o for o in self.orphans if sum(t.is_value for t, _ in o) >= width), None)
+        if any(t.is_value for t, _ in values) or explicit_blanks:
             fill.values = values
             fill.from_own_line = True
         elif orphan is not None:
@@ -175,9 +190,9 @@ class Aligner:
         else:
             self.pending.append(index)
 
-    def _without_label(self, tokens: list[Token], loose_text: bool) -> None:
-        values = [t for t in tokens if t.is_value or t.kind == Kind.EMPTY]
-        count = sum(1 for t in values if t.is_value)
+    def _without_label(self, tokens: list[_Placed], loose_text: bool) -> None:
+        values = [p for p in tokens if p[0].is_value or p[0].kind == Kind.EMPTY]
+        count = sum(1 for t, _ in values if t.is_value)
         active = self.fills[self.active] if self.active is not None else None
         if active is not None and active.partial:
             width = active.row.width
@@ -193,7 +208,7 @@ class Aligner:
             self.orphans.append(values)
             del self.orphans[:-_MAX_ORPHANS]
 
-    def _to_pending(self, values: list[Token], count: int) -> None:
+    def _to_pending(self, values: list[_Placed], count: int) -> None:
         widths = [self.fills[i].row.width for i in self.pending]
         exact = [i for i, w in zip(self.pending, widths, strict=True) if w == count]
         fitting = [i for i, w in zip(self.pending, widths, strict=True) if w <= count]
@@ -212,30 +227,35 @@ class Aligner:
         self.pending = [i for i in self.pending if TABLES.index(self.fills[i].row.table) >= order]
 
 
-def _strip(values: list[Token]) -> list[Token]:
+def _strip(values: list[_Placed]) -> list[_Placed]:
     start, end = 0, len(values)
-    while start < end and values[start].kind == Kind.EMPTY:
+    while start < end and values[start][0].kind == Kind.EMPTY:
         start += 1
-    while end > start and values[end - 1].kind == Kind.EMPTY:
+    while end > start and values[end - 1][0].kind == Kind.EMPTY:
         end -= 1
     return values[start:end]
 
 
-def _trim(tokens: list[Token], width: int) -> list[Token]:
+def _trim(tokens: list[_Placed], width: int) -> list[_Placed]:
     """The values of a row from the cells after its label: empty cells at the ends of a line
     belong to the layout, not to the row, when there are more cells than the row has values."""
-    values = [t for t in tokens if t.is_value or t.kind == Kind.EMPTY]
-    while len(values) > width and values[-1].kind == Kind.EMPTY:
+    values = [p for p in tokens if p[0].is_value or p[0].kind == Kind.EMPTY]
+    while len(values) > width and values[-1][0].kind == Kind.EMPTY:
         values.pop()
-    while len(values) > width and values[0].kind == Kind.EMPTY:
+    while len(values) > width and values[0][0].kind == Kind.EMPTY:
         values.pop(0)
     values = values[:width]
-    return values if any(t.is_value for t in values) or len(values) >= width else _strip(values)
+    return values if any(t.is_value for t, _ in values) or len(values) >= width else _strip(values)
 
 
-def align(template: Template, lines: list[Line]) -> Alignment:
-    """Align a whole document's lines against a template."""
+def align(template: Template, lines: list[Line], where: Sequence[Wheres] | None = None) -> Alignment:
+    """Align a whole document's lines against a template; `where` (parallel to `lines`, one entry
+    per token) says where each token was read, and comes back per cell in `Alignment.where`."""
     aligner = Aligner(template)
-    for line in lines:
-        aligner.feed(line)
+    if where is None:
+        for line in lines:
+            aligner.feed(line)
+    else:
+        for line, origins in zip(lines, where, strict=True):
+            aligner.feed(line, origins)
     return aligner.alignment()

@@ -11,6 +11,8 @@ from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from functools import lru_cache
 
+from worker.core.document import Where
+
 
 class Kind(IntEnum):
     """What a cell holds."""
@@ -62,16 +64,25 @@ _MULTI_SPACE_NUMBERS = re.compile(r"\s+")
 
 def text_to_rows(text: str) -> list[list[str]]:
     """Split normalised plain text into lines of raw cells (tabs, pipes or runs of spaces)."""
+    return text_to_numbered_rows(text)[0]
+
+
+def text_to_numbered_rows(text: str) -> tuple[list[list[str]], list[int]]:
+    """Lines of raw cells, and the 1-based line of the text each came from (its evidence)."""
     rows: list[list[str]] = []
-    for raw in text.replace("\x0c", "\n").split("\n"):
-        line = raw.rstrip()
-        stripped = line.lstrip()
-        if not stripped or ("---" in stripped and _MD_RULE.fullmatch(stripped)):
-            continue
-        if stripped[0] in _MD_MARKS:
-            line = _MD_PREFIX.sub("", line)
-        rows.append(_split_line(line))
-    return rows
+    numbers: list[int] = []
+    # A form feed ends a page, not a line: it must not shift the line numbers people see.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        for piece in raw.split("\x0c") if "\x0c" in raw else (raw,):
+            line = piece.rstrip()
+            stripped = line.lstrip()
+            if not stripped or ("---" in stripped and _MD_RULE.fullmatch(stripped)):
+                continue
+            if stripped[0] in _MD_MARKS:
+                line = _MD_PREFIX.sub("", line)
+            rows.append(_split_line(line))
+            numbers.append(number)
+    return rows, numbers
 
 
 def _split_line(line: str) -> list[str]:
@@ -104,6 +115,27 @@ def tokenize_rows(rows: list[list[str]]) -> list[Line]:
                 lines.append(tokens)
                 break
     return lines
+
+
+LineWhere = tuple[Where | None, ...]
+
+
+def tokenize_placed(rows: list[list[str]], where: list[list[Where | None]]) -> tuple[list[Line], list[LineWhere]]:
+    """`tokenize_rows`, keeping for every token where its cell was read (parallel to the lines)."""
+    lines: list[Line] = []
+    placed: list[LineWhere] = []
+    for row, origins in zip(rows, where, strict=True):
+        if len(row) == 1:
+            tokens = tokenize_cell(row[0])
+            origin = (origins[0],) * len(tokens)
+        else:
+            cell_tokens = [tokenize_cell(cell) for cell in row]
+            tokens = tuple(t for ts in cell_tokens for t in ts)
+            origin = tuple(o for ts, o in zip(cell_tokens, origins, strict=True) for _ in ts)
+        if any(token.kind != Kind.EMPTY for token in tokens):
+            lines.append(tokens)
+            placed.append(origin)
+    return lines, placed
 
 
 @lru_cache(maxsize=65536)

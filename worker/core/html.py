@@ -11,6 +11,8 @@ from typing import Any
 import lxml.etree
 import lxml.html
 
+from worker.core.document import Extracted, Where
+
 _SKIP = frozenset(("script", "style", "noscript", "template", "svg", "object", "iframe", "select", "head"))
 _BLOCK = frozenset(
     (
@@ -42,11 +44,16 @@ def looks_like_html(text: str) -> bool:
 
 def html_to_rows(text: str) -> list[list[str]]:
     """Lines of raw cells: one line per table row (spans expanded), one line per block of prose."""
+    return html_to_extracted(text).rows
+
+
+def html_to_extracted(text: str) -> Extracted:
+    """`html_to_rows` with each table cell's table, row and column (1-based) as its evidence."""
     parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
     try:
         document = lxml.html.document_fromstring(text.encode("utf-8", "replace"), parser=parser)
     except lxml.etree.ParserError:  # nothing but whitespace, or markup without content
-        return []
+        return Extracted([], [])
     out = _Out()
     title = document.find("head/title")
     if title is not None:
@@ -55,13 +62,15 @@ def html_to_rows(text: str) -> list[list[str]]:
         out.flush()
     _walk(document, out, 0)
     out.flush()
-    return out.rows
+    return Extracted(out.rows, out.where)
 
 
 class _Out:
     def __init__(self) -> None:
         self.rows: list[list[str]] = []
+        self.where: list[list[Where | None]] = []
         self.buffer: list[str] = []
+        self.tables = 0
 
     def text(self, data: str | None) -> None:
         if data:
@@ -72,6 +81,13 @@ class _Out:
         self.buffer.clear()
         if line:
             self.rows.append([line])
+            self.where.append([None])
+
+    def table(self, lines: list[list[str]], columns: list[list[int]]) -> None:
+        self.tables += 1
+        for r, (line, starts) in enumerate(zip(lines, columns, strict=True), start=1):
+            self.rows.append(line)
+            self.where.append([Where(table=self.tables, row=r, column=c + 1) for c in starts])
 
 
 def _walk(element: Element, out: _Out, depth: int) -> None:
@@ -84,7 +100,7 @@ def _walk(element: Element, out: _Out, depth: int) -> None:
             out.text(child.text_content())
         elif tag == "table" and child.find(".//table") is None:
             out.flush()
-            out.rows.extend(_grid(child))
+            out.table(*_grid(child))
         elif tag in _BLOCK:
             out.flush()
             _walk(child, out, depth + 1)
@@ -112,32 +128,38 @@ def _span(cell: Element, name: str, limit: int) -> int:
     return max(1, min(int(digits.group(1)) if digits else 1, limit))
 
 
-def _grid(table: Element) -> list[list[str]]:
+def _grid(table: Element) -> tuple[list[list[str]], list[list[int]]]:
     """Expand spans: a colspan is one cell; a rowspan leaves an empty cell in the rows it covers,
-    so that the values of those rows keep their columns."""
+    so that the values of those rows keep their columns. Also gives each cell's grid column."""
     rows = _rows_of(table)
     covered: set[tuple[int, int]] = set()
     lines: list[list[str]] = []
+    columns: list[list[int]] = []
     for r, row in enumerate(rows):
         line: list[str] = []
+        starts: list[int] = []
         col = 0
         for cell in row:
             if cell.tag not in _CELL:
                 continue
             while (r, col) in covered:
                 line.append("")
+                starts.append(col)
                 col += 1
             rowspan = min(_span(cell, "rowspan", _MAX_ROWSPAN), len(rows) - r)
             colspan = _span(cell, "colspan", _MAX_COLSPAN)
             line.append(_cell_text(cell))
+            starts.append(col)
             if rowspan > 1:
                 covered.update((r + dr, col + dc) for dr in range(1, rowspan) for dc in range(colspan))
             col += colspan
         while (r, col) in covered:
             line.append("")
+            starts.append(col)
             col += 1
         lines.append(line)
-    return lines
+        columns.append(starts)
+    return lines, columns
 
 
 def _cell_text(cell: Element) -> str:

@@ -1,4 +1,5 @@
-"""Orchestration of the pure stages: decode → normalise → cells → align → checks → result."""
+"""Orchestration of the pure stages: sniff → read (decode or a document reader) → normalise →
+cells → align → checks → result. Every format meets the same labels, template, meta and checks."""
 
 import hashlib
 import json
@@ -7,20 +8,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from worker.core.align import Alignment, align
-from worker.core.cells import Kind, Line, Token, text_to_rows, tokenize_rows
+from worker.core.cells import Kind, Line, LineWhere, Token, text_to_numbered_rows, tokenize_placed
 from worker.core.checks import check_cells, check_template_year
 from worker.core.decode import decode
+from worker.core.document import Extracted, Limits, Where
 from worker.core.errors import ReportFailure
 from worker.core.forms import Template, amount_keys
-from worker.core.html import html_to_rows, looks_like_html
+from worker.core.html import html_to_extracted, looks_like_html
 from worker.core.meta import extract_meta
 from worker.core.narrative import check_narrative
 from worker.core.normalize import Normalized, normalize
+from worker.core.readers.sniff import sniff
 from worker.core.result import (
     CellValue,
     Code,
     Failure,
     FailureReason,
+    Format,
     Issue,
     Meta,
     ParseResult,
@@ -34,17 +38,32 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _TEN_THOUSAND = Decimal(10000)
 # Shortest single-cell line taken for prose by the narrative check.
 _PROSE_MIN = 12
+# Word-processor formats read by converting them to docx first (LibreOffice, outside the core).
+CONVERTED = frozenset((Format.DOC, Format.WPS, Format.RTF, Format.ODT))
+_SHEETS = frozenset((Format.XLSX, Format.XLS, Format.ODS))
+_CELL_BREAKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
 ErrorHook = Callable[[BaseException], None]
+# Turns a doc/wps/rtf/odt document into docx bytes, or raises ReportFailure (an adapter's job).
+Converter = Callable[[bytes, Format], bytes]
 
 
 @dataclass(frozen=True, slots=True)
 class _Document:
-    """A decoded, normalised document as lines of tokens and lines of plain text."""
+    """A read, normalised document: lines of tokens with their evidence, and lines of plain text."""
 
     normalized: Normalized
     lines: list[Line]
+    where: list[LineWhere]
     plain: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parse result and where each of its numbers was read (cell key → evidence)."""
+
+    result: ParseResult
+    evidence: dict[str, Where]
 
 
 def parse_bytes(
@@ -53,20 +72,40 @@ def parse_bytes(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     on_error: ErrorHook | None = None,
+    convert: Converter | None = None,
+    limits: Limits | None = None,
 ) -> ParseResult:
     """Parse one file's bytes into the spec's result. Never raises: a bug becomes a failed
     `internal_error` result, and `on_error` receives the exception so the caller can log it."""
+    return parse_document(data, filename, max_bytes=max_bytes, on_error=on_error, convert=convert, limits=limits).result
+
+
+def parse_document(
+    data: bytes,
+    filename: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    on_error: ErrorHook | None = None,
+    convert: Converter | None = None,
+    limits: Limits | None = None,
+) -> Parsed:
+    """`parse_bytes` with the evidence of every number. `convert` reads doc/wps/rtf/odt (without
+    it they fail as `unsupported_format`); `limits` bounds what one document may cost."""
     source = Source(filename=_printable(filename), sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
     if len(data) > max_bytes:
-        return failed(source, FailureReason.TOO_LARGE, f"{len(data)} bytes is over the limit of {max_bytes}")
+        return Parsed(
+            failed(source, FailureReason.TOO_LARGE, f"{len(data)} bytes is over the limit of {max_bytes}"), {}
+        )
     try:
-        return _parse(data, source)
-    except ReportFailure as failure:
-        return failed(source, failure.reason, failure.message)
-    except Exception as error:  # noqa: BLE001 - the promise is a result for every file
+        return _parse(data, source, convert, limits or Limits())
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as error:  # noqa: BLE001 - the promise is a result for every file; a Rust panic is a BaseException
         if on_error is not None:
             on_error(error)
-        return failed(source, FailureReason.INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")
+        return Parsed(
+            failed(source, FailureReason.INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}"), {}
+        )
 
 
 def _printable(filename: str) -> str:
@@ -81,38 +120,103 @@ def failed(source: Source, reason: FailureReason, message: str, meta: Meta | Non
     )
 
 
-def _parse(data: bytes, source: Source) -> ParseResult:
-    decoded = decode(data)
-    document = _read(decoded.text)
-    source = source.model_copy(update={"encoding": decoded.encoding, "script": document.normalized.script})
+def _parse(data: bytes, source: Source, convert: Converter | None, limits: Limits) -> Parsed:
+    try:
+        fmt = sniff(data)
+        if fmt is not None:
+            source = source.model_copy(update={"format": fmt})
+        source, document = _read(data, fmt, source, convert, limits)
+    except ReportFailure as failure:
+        return Parsed(failed(source, failure.reason, failure.message), {})
     text = document.normalized.text
     meta = extract_meta(document.plain)
     template = detect_template(text, meta.year)
-    alignment = align(template, document.lines)
+    alignment = align(template, document.lines, document.where)
     if not alignment.tables_found:
         unfound = _without_tables(source, meta, text)
         if unfound is not None:
-            return unfound
+            return Parsed(unfound, {})
     cells, unit_issues = _cells(template, alignment)
     issues = check_cells(template, cells, alignment.tables_found)
     issues += check_template_year(template, meta.year)
     issues += unit_issues
     issues += check_narrative(_prose(document.plain), cells)
     status = Status.INVALID if any(i.severity == "error" for i in issues) else Status.VALID
-    return ParseResult(source=source, status=status, template=template, meta=meta, cells=cells, issues=issues)
+    result = ParseResult(source=source, status=status, template=template, meta=meta, cells=cells, issues=issues)
+    evidence = {key: where for key, where in alignment.where.items() if cells.get(key) is not None}
+    return Parsed(result, evidence)
 
 
-def _read(text: str) -> _Document:
-    if looks_like_html(text):
-        # Parse the markup before normalising: width folding can turn a full-width `＜` into a tag.
-        rows = html_to_rows(text)
-        normalized = normalize("\n".join("\t".join(row) for row in rows))
-        rows = [line.split("\t") for line in normalized.text.split("\n")]
-    else:
-        normalized = normalize(text)
-        rows = text_to_rows(normalized.text)
+def _read(
+    data: bytes, fmt: Format | None, source: Source, convert: Converter | None, limits: Limits
+) -> tuple[Source, _Document]:
+    """The document's lines, and its source completed with format, pages, encoding and script."""
+    if fmt is None:
+        decoded = decode(data)
+        html = looks_like_html(decoded.text)
+        document = _read_html(decoded.text) if html else _read_text(decoded.text)
+        updates = {"format": Format.HTML if html else Format.TEXT, "encoding": decoded.encoding}
+        return source.model_copy(update={**updates, "script": document.normalized.script}), document
+    extracted = _extract(data, fmt, convert, limits)
+    document = _from_extracted(extracted)
+    return source.model_copy(update={"pages": extracted.pages, "script": document.normalized.script}), document
+
+
+def _extract(data: bytes, fmt: Format, convert: Converter | None, limits: Limits) -> Extracted:
+    # Readers are imported when a document needs them: PDFium and calamine load native libraries
+    # that text reports (and every CLI start) can do without.
+    if fmt == Format.PDF:
+        from worker.core.readers.pdf import read_pdf
+
+        return read_pdf(data, limits)
+    if fmt in _SHEETS:
+        from worker.core.readers.sheets import read_sheets
+
+        return read_sheets(data, limits)
+    if fmt in CONVERTED:
+        if convert is None:
+            raise ReportFailure(
+                FailureReason.UNSUPPORTED_FORMAT,
+                f"a .{fmt.value} document is read through LibreOffice, which this installation lacks: "
+                "apt-get install libreoffice-writer-nogui",
+            )
+        data = convert(data, fmt)
+    from worker.core.readers.docx import read_docx
+
+    return read_docx(data, limits)
+
+
+def _read_text(text: str) -> _Document:
+    normalized = normalize(text)
+    rows, numbers = text_to_numbered_rows(normalized.text)
+    where: list[list[Where | None]] = []
+    for row, number in zip(rows, numbers, strict=True):
+        here = Where(line=number)
+        where.append([here] * len(row))
+    return _document(normalized, rows, where)
+
+
+def _read_html(text: str) -> _Document:
+    # Parse the markup before normalising: width folding can turn a full-width `＜` into a tag.
+    return _from_extracted(html_to_extracted(text))
+
+
+def _from_extracted(extracted: Extracted) -> _Document:
+    """Normalise a reader's cells in one OpenCC call for the whole document, keeping the grid."""
+    kept = [(row, where) for row, where in zip(extracted.rows, extracted.where, strict=True) if row]
+    joined = "\n".join("\t".join(cell.translate(_CELL_BREAKS) for cell in row) for row, _ in kept)
+    normalized = normalize(joined)
+    rows = [line.split("\t") for line in normalized.text.split("\n")] if kept else []
+    if len(rows) != len(kept) or any(len(r) != len(k) for r, (k, _) in zip(rows, kept, strict=True)):
+        # Normalising changed the grid's separators (it never should): fold each cell alone instead.
+        rows = [[normalize(cell).text.replace("\t", " ").replace("\n", " ") for cell in row] for row, _ in kept]
+    return _document(normalized, rows, [where for _, where in kept])
+
+
+def _document(normalized: Normalized, rows: list[list[str]], where: list[list[Where | None]]) -> _Document:
     plain = [row[0].strip() if len(row) == 1 else " ".join(c for c in map(str.strip, row) if c) for row in rows]
-    return _Document(normalized, tokenize_rows(rows), [p for p in plain if p])
+    lines, placed = tokenize_placed(rows, where)
+    return _Document(normalized, lines, placed, [p for p in plain if p])
 
 
 def _without_tables(source: Source, meta: Meta, text: str) -> ParseResult | None:
@@ -184,4 +288,14 @@ def _prose(plain: list[str]) -> str:
     return "\n".join(line for line in plain if len(line) >= _PROSE_MIN)
 
 
-__all__ = ["DEFAULT_MAX_BYTES", "ErrorHook", "Token", "failed", "parse_bytes"]
+__all__ = [
+    "CONVERTED",
+    "DEFAULT_MAX_BYTES",
+    "Converter",
+    "ErrorHook",
+    "Parsed",
+    "Token",
+    "failed",
+    "parse_bytes",
+    "parse_document",
+]

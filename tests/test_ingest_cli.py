@@ -28,6 +28,8 @@ def inbox(tmp_path: Path) -> Path:
     folder = tmp_path / "inbox"
     shutil.copytree(CORPUS / "seeds", folder / "seeds", ignore=shutil.ignore_patterns("expected"))
     shutil.copytree(CORPUS / "real", folder / "real", ignore=shutil.ignore_patterns("expected"))
+    # A real PDF, and the blank national form as Word (a blank form is an invalid report).
+    shutil.copytree(CORPUS / "native", folder / "native", ignore=shutil.ignore_patterns("expected"))
     return folder
 
 
@@ -36,10 +38,10 @@ def test_ingest_skips_what_is_stored_and_export_round_trips_the_numbers(
 ) -> None:
     first = run(database_url, tmp_path, "ingest", "--no-progress", str(inbox))
     assert first.returncode == 0, first.stderr
-    assert "9 file(s): stored 9 (1 failed, 8 valid), 0 already stored" in first.stdout
+    assert "11 file(s): stored 11 (1 failed, 1 invalid, 9 valid), 0 already stored" in first.stdout
     (inbox / "again.txt").write_bytes((inbox / "seeds" / "000_fe5c224497898358.txt").read_bytes())
     second = run(database_url, tmp_path, "ingest", "--no-progress", "--jobs", "2", str(inbox))
-    assert "10 file(s): stored 0 (none), 10 already stored" in second.stdout
+    assert "12 file(s): stored 0 (none), 12 already stored" in second.stdout
 
     exported = run(database_url, tmp_path, "export", "--format", "csv")
     rows = {row["filename"]: row for row in csv.DictReader(io.StringIO(exported.stdout))}
@@ -53,7 +55,7 @@ def test_ingest_skips_what_is_stored_and_export_round_trips_the_numbers(
             assert (None if row[key] == "" else float(row[key])) == value, key
 
     lines = run(database_url, tmp_path, "export", "--format", "jsonl", "--status", "valid").stdout.splitlines()
-    assert len(lines) == 8 and all(json.loads(line)["status"] == "valid" for line in lines)
+    assert len(lines) == 9 and all(json.loads(line)["status"] == "valid" for line in lines)
     out = tmp_path / "reports.csv"
     run(database_url, tmp_path, "export", "--format", "csv", "--output", str(out))
     assert out.read_bytes().startswith(b"\xef\xbb\xbfid,")  # Excel finds UTF-8 by its BOM

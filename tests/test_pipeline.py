@@ -32,7 +32,7 @@ from worker.adapters.db import make_engine, upgrade
 from worker.adapters.queries import Reader
 from worker.adapters.store import Store
 from worker.config import Settings
-from worker.core import ParseResult
+from worker.core.parse import Parsed
 from worker.pipeline import Consumer, Relay
 from worker.runner import Roles, run
 from worker.services import ParseJob, parse_job
@@ -207,7 +207,7 @@ def test_bad_files_become_stored_failures_with_events(namespace: str, sink: Even
         assert list(validator(key).iter_errors(body)) == []
 
 
-def _parse_with_a_bug(job: ParseJob) -> ParseResult:
+def _parse_with_a_bug(job: ParseJob) -> Parsed:
     """The real parser, except that one file makes it raise, as a bug that escapes would."""
     if job.filename == "poison.txt":
         raise RuntimeError("a parser bug that escapes")

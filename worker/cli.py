@@ -1,5 +1,6 @@
 """The `govreport` command: parses arguments, calls services, prints. Nothing else."""
 
+import json
 import sys
 import threading
 from pathlib import Path
@@ -14,12 +15,15 @@ from worker.adapters.db import current_revision, ensure_schema, head_revision, m
 from worker.adapters.queries import Filter, Reader
 from worker.adapters.store import Store
 from worker.config import Settings, load_settings
-from worker.core.present import render_tables
+from worker.core.document import evidence_json
+from worker.core.parse import Parsed
+from worker.core.present import render_evidence, render_tables
 from worker.errors import GovReportError
 from worker.export import ExportFormat, write_csv, write_jsonl
 from worker.ingest import ingest as run_ingest
 from worker.ingest import reparse as run_reparse
 from worker.logging import configure_logging
+from worker.parsing import pool_settings
 from worker.runner import Roles, install_stop_signals
 from worker.runner import run as run_pipeline
 from worker.schemas import stale, write
@@ -57,6 +61,14 @@ def _main(
 def parse(
     paths: Annotated[list[Path], typer.Argument(help="Report files, or folders to read recursively.")],
     table: Annotated[bool, typer.Option("--table", help="Print the tables for a person instead of JSON.")] = False,
+    evidence: Annotated[
+        bool,
+        typer.Option(
+            "--evidence",
+            help="Also say where each number was read (page and box, table/row/column, or line): "
+            'with JSON, an "evidence" object beside the result.',
+        ),
+    ] = False,
     max_bytes: Annotated[int | None, typer.Option(min=1, help="Fail files over this many bytes as too_large.")] = None,
 ) -> None:
     """Parse report files: one result JSON per file, one per line, in input order."""
@@ -66,14 +78,14 @@ def parse(
     unreadable = 0
     for path in expand_paths(paths):
         try:
-            result = parse_path(path, max_bytes=limit)
+            parsed = parse_path(path, max_bytes=limit)
         except OSError as error:  # FileUnreadable is not an OSError; this is stdout going away
             raise typer.Exit(1) from error
         except Exception as error:  # noqa: BLE001 - one bad path never stops the others
             unreadable += 1
             typer.echo(f"govreport: {error}", err=True)
             continue
-        sys.stdout.write(render_tables(result) if table else result.model_dump_json() + "\n")
+        sys.stdout.write(_printed(parsed, table=table, evidence=evidence))
         sys.stdout.flush()
     if unreadable:
         raise typer.Exit(1)
@@ -156,7 +168,11 @@ def ingest(
     with Progress(disable=not progress, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("ingesting", total=len(files))
         tally = run_ingest(
-            files, store, max_bytes=settings.max_bytes, jobs=jobs, progress=lambda n: bar.advance(task, n)
+            files,
+            store,
+            max_bytes=settings.max_bytes,
+            pool=pool_settings(settings, jobs),
+            progress=lambda n: bar.advance(task, n),
         )
     typer.echo(tally.summary())
     for line in tally.unreadable:
@@ -186,8 +202,27 @@ def reports_list(
         )
 
 
+def _printed(parsed: Parsed, *, table: bool, evidence: bool) -> str:
+    result = parsed.result
+    if table:
+        text = render_tables(result)
+        return text + render_evidence(result, evidence_json(parsed.evidence)) if evidence else text
+    if not evidence:
+        return result.model_dump_json() + "\n"
+    document = result.model_dump(mode="json")
+    document["evidence"] = evidence_json(parsed.evidence)
+    return json.dumps(document, ensure_ascii=False) + "\n"
+
+
 @reports_app.command("show")
-def reports_show(ident: Annotated[str, typer.Argument(help="Report id, or its SHA-256 (8+ characters).")]) -> None:
+def reports_show(
+    ident: Annotated[str, typer.Argument(help="Report id, or its SHA-256 (8+ characters).")],
+    cell: Annotated[
+        list[str] | None,
+        typer.Option("--cell", help="Say where this cell's number was read (a canonical key; repeatable)."),
+    ] = None,
+    evidence: Annotated[bool, typer.Option("--evidence", help="Say where every number was read.")] = False,
+) -> None:
     """Show one stored report: its tables with the problem cells marked, its issues, where it was seen."""
     found = Reader(_store(_setup())).get(ident)
     if found is None:
@@ -195,6 +230,8 @@ def reports_show(ident: Annotated[str, typer.Argument(help="Report id, or its SH
         raise typer.Exit(1)
     typer.echo(f"report {found.id}, parsed by govreport {found.parser_version}")
     sys.stdout.write(render_tables(found.result))
+    if cell or evidence:
+        sys.stdout.write(render_evidence(found.result, found.evidence, cell))
     for seen in found.sightings:
         typer.echo(f"seen: {seen.path} ({seen.size} bytes, modified {seen.mtime})")
 

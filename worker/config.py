@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(default=5, ge=1, description="Deliveries before a message is dead-lettered.")
     relay_interval: float = Field(default=1.0, gt=0, description="Seconds between outbox polls by the relay.")
     max_bytes: int = Field(default=DEFAULT_MAX_BYTES, gt=0, description="Files larger than this fail as too_large.")
+    parse_seconds: float = Field(
+        default=60.0, gt=0, description="Seconds one document may take to read before it fails as unreadable."
+    )
+    parse_memory: int | None = Field(
+        default=2 * 1024**3,
+        ge=256 * 1024**2,
+        description="Bytes of address space per parsing process (unset: no limit); a document needing "
+        "more fails alone.",
+    )
     log_level: str = Field(default="INFO", description="Level of the JSON log lines on stderr.")
 
     @property

@@ -4,7 +4,6 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,8 +12,10 @@ import structlog
 
 from worker.adapters.queries import StoredContent
 from worker.adapters.store import Arrival, Outcome, Store
-from worker.core import ParseResult
-from worker.services import ParseJob, expand_paths, log_result, parse_job, sha256_of, worker_process_init
+from worker.core.document import evidence_json
+from worker.core.parse import Parsed
+from worker.parsing import ParsePool, PoolSettings
+from worker.services import ParseJob, expand_paths, log_result, parse_job, sha256_of
 
 log = structlog.get_logger("worker.ingest")
 
@@ -50,23 +51,26 @@ def ingest(
     store: Store,
     *,
     max_bytes: int,
-    jobs: int = 1,
+    pool: PoolSettings,
     batch: int = 50,
     progress: Callable[[int], None] | None = None,
 ) -> Tally:
     """Parse and store files and folders; content already stored only gains a sighting."""
     tally = Tally()
     files = list(expand_paths(paths))
-    with _executor(jobs) as pool:
+    parser = ParsePool(pool, parse=_timed)
+    try:
         for start in range(0, len(files), batch):
             chunk = files[start : start + batch]
-            _ingest_chunk(chunk, store, max_bytes, pool, tally)
+            _ingest_chunk(chunk, store, max_bytes, parser, tally)
             if progress:
                 progress(len(chunk))
+    finally:
+        parser.shutdown()
     return tally
 
 
-def _ingest_chunk(chunk: list[Path], store: Store, max_bytes: int, pool: Executor | None, tally: Tally) -> None:
+def _ingest_chunk(chunk: list[Path], store: Store, max_bytes: int, pool: ParsePool, tally: Tally) -> None:
     read: list[_File] = []
     for path in chunk:
         tally.files += 1
@@ -83,8 +87,14 @@ def _ingest_chunk(chunk: list[Path], store: Store, max_bytes: int, pool: Executo
             seen_again.append((file.sha256, file.arrival))
         else:
             fresh[file.sha256] = file
-    results = _parse_all(list(fresh.values()), max_bytes, pool)
-    saved = store.save([Outcome(r, f.data, f.arrival) for f, r in zip(fresh.values(), results, strict=True)])
+    parsed = _parse_all(list(fresh.values()), max_bytes, pool)
+    results = [p.result for p in parsed]
+    saved = store.save(
+        [
+            Outcome(p.result, f.data, f.arrival, evidence_json(p.evidence))
+            for f, p in zip(fresh.values(), parsed, strict=True)
+        ]
+    )
     store.sight(seen_again)
     tally.already_stored += len(seen_again) + sum(1 for s in saved if not s.created)
     tally.stored.update(r.status.value for r, s in zip(results, saved, strict=True) if s.created)
@@ -99,32 +109,16 @@ def _read(path: Path, max_bytes: int) -> _File:
     return _File(path, hashlib.sha256(data).hexdigest(), arrival, data)
 
 
-def _parse_all(files: list[_File], max_bytes: int, pool: Executor | None) -> list[ParseResult]:
-    jobs = [ParseJob(f.data, f.path.name, f.sha256, f.arrival.size, max_bytes) for f in files]
-    if pool is None:
-        return [_timed(job) for job in jobs]
-    return list(pool.map(_timed, jobs, chunksize=4))
+def _parse_all(files: list[_File], max_bytes: int, pool: ParsePool) -> list[Parsed]:
+    jobs = [ParseJob(f.data, f.path.name, f.sha256, f.arrival.size, max_bytes, pool.settings.seconds) for f in files]
+    return pool.run(jobs)
 
 
-def _timed(job: ParseJob) -> ParseResult:
+def _timed(job: ParseJob) -> Parsed:
     started = time.perf_counter()
-    result = parse_job(job)
-    log_result(result, time.perf_counter() - started)
-    return result
-
-
-class _NoPool:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-
-def _executor(jobs: int) -> ProcessPoolExecutor | _NoPool:
-    if jobs <= 1:
-        return _NoPool()
-    return ProcessPoolExecutor(max_workers=jobs, initializer=worker_process_init)
+    parsed = parse_job(job)
+    log_result(parsed.result, time.perf_counter() - started)
+    return parsed
 
 
 def reparse(contents: Iterator[StoredContent], store: Store, *, max_bytes: int) -> Tally:
@@ -132,7 +126,7 @@ def reparse(contents: Iterator[StoredContent], store: Store, *, max_bytes: int) 
     tally = Tally()
     for content in contents:
         tally.files += 1
-        result = _timed(ParseJob(content.data, content.filename, content.sha256, len(content.data), max_bytes))
-        store.replace(Outcome(result, content.data))
-        tally.stored[result.status.value] += 1
+        parsed = _timed(ParseJob(content.data, content.filename, content.sha256, len(content.data), max_bytes))
+        store.replace(Outcome(parsed.result, content.data, evidence=evidence_json(parsed.evidence)))
+        tally.stored[parsed.result.status.value] += 1
     return tally

@@ -50,6 +50,12 @@ class Report(SQLModel, table=True):
     filename: str = Field(max_length=1000)
     parser_version: str = Field(max_length=32)
     result: dict[str, Any] = Field(sa_column=sa.Column(Json, nullable=False))
+    # What the bytes are (spec §3 source.format) and a paged format's page count.
+    format: str | None = Field(default=None, max_length=8)
+    pages: int | None = Field(default=None)
+    # Where each number was read (cell key → page and box, table/row/column, or line): shown to
+    # people checking a doubtful cell; kept out of the result document, which events carry.
+    evidence: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json, nullable=True))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 

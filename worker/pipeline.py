@@ -10,9 +10,8 @@ crashing its consumer is dead-lettered by the broker after the delivery limit an
 import hashlib
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,11 +24,13 @@ from worker.adapters.outbox import Handovers, Outbox, PendingRow
 from worker.adapters.store import Arrival, Outcome, Saved, Store
 from worker.adapters.watch import DroppedFile
 from worker.core import ParseResult
-from worker.core.parse import failed
+from worker.core.document import Where, evidence_json
+from worker.core.parse import Parsed, failed
 from worker.core.result import FailureReason, Source
 from worker.errors import TransientError
 from worker.messages import FileMessage, event_message, file_message, read_file_message
-from worker.services import ParseJob, open_no_follow, parse_job, sha256_of
+from worker.parsing import ParsePool
+from worker.services import PARSE_SECONDS, ParseJob, open_no_follow, parse_job, sha256_of
 
 log = structlog.get_logger("worker.pipeline")
 _MAX_BACKOFF = 30.0
@@ -128,23 +129,23 @@ class Consumer:
         store: Store,
         topology: Topology,
         *,
-        pool: Executor | None,
+        pool: ParsePool | None,
         stop: threading.Event,
         max_bytes: int,
         prefetch: int = 100,
         batch_size: int = 50,
         batch_wait: float = 0.005,
         committed: Callable[[], None] = lambda: None,
-        pool_factory: Callable[[], Executor] | None = None,
-        parse: Callable[[ParseJob], ParseResult] = parse_job,
+        parse: Callable[[ParseJob], Parsed] = parse_job,
     ) -> None:
         self.broker, self.store, self.topology = broker, store, topology
-        self.pool, self.pool_factory = pool, pool_factory
+        self.pool = pool  # None: parse in this thread (tests, and one-off tools)
+        self.seconds = pool.settings.seconds if pool is not None else PARSE_SECONDS
         self.stop = stop
         self.max_bytes = max_bytes
         self.prefetch, self.batch_size, self.batch_wait = prefetch, batch_size, batch_wait
         self.committed = committed
-        self.parse = parse  # a module-level function: it is sent to the parsing processes
+        self.parse = parse  # used without a pool; a pool has its own
         self.drained_at = 0.0
 
     def run(self) -> None:
@@ -180,14 +181,15 @@ class Consumer:
         """Read a batch's messages and hand their parsing to the processes (or parse them here)."""
         messages = [read_file_message(d) for d in batch]
         jobs = [
-            ParseJob(None if m.too_large else m.body, m.filename, m.sha256, m.size, self.max_bytes) for m in messages
+            ParseJob(None if m.too_large else m.body, m.filename, m.sha256, m.size, self.max_bytes, self.seconds)
+            for m in messages
         ]
-        in_flight = _InFlight(batch, messages, time.monotonic())
+        in_flight = _InFlight(batch, messages, jobs, time.monotonic())
         try:
             if self.pool is None:
                 in_flight.results = [self.parse(job) for job in jobs]
             else:
-                in_flight.futures = [self.pool.submit(self.parse, job) for job in jobs]
+                in_flight.futures = self.pool.submit(jobs)
         except Exception as error:  # noqa: BLE001 - raised again where the batch is finished and isolated
             in_flight.error = error
         return in_flight
@@ -215,13 +217,9 @@ class Consumer:
     def _finish(self, in_flight: "_InFlight") -> None:
         """Wait for the parse, store the outcomes in one transaction, then acknowledge the batch."""
         batch, messages = in_flight.batch, in_flight.messages
-        try:
-            results = self._results(in_flight)
-        except BrokenProcessPool:
-            self._renew_pool()
-            self._requeue(batch, "a parsing process died")
-            return
-        outcomes = [_outcome(m, r) for m, r in zip(messages, results, strict=True)]
+        parsed = self._results(in_flight)
+        outcomes = [_outcome(m, p.result, p.evidence) for m, p in zip(messages, parsed, strict=True)]
+        results = [p.result for p in parsed]
         try:
             saved = self._save(outcomes)
         except DatabaseUnavailable:
@@ -232,15 +230,13 @@ class Consumer:
         for message, result, stored in zip(messages, results, saved, strict=True):
             _log_stored(message, result, stored, time.monotonic() - in_flight.received)
 
-    def _results(self, in_flight: "_InFlight") -> list[ParseResult]:
+    def _results(self, in_flight: "_InFlight") -> list[Parsed]:
         if in_flight.error is not None:
             raise in_flight.error
-        if in_flight.results is not None:
-            return in_flight.results
+        if in_flight.results is not None or self.pool is None:
+            return in_flight.results or []
         # Keep the broker's heartbeats serviced while the processes parse.
-        while wait(in_flight.futures, timeout=0.2).not_done:
-            self.broker.sleep(0)
-        return [future.result() for future in in_flight.futures]
+        return self.pool.collect(in_flight.jobs, in_flight.futures, keepalive=lambda: self.broker.sleep(0))
 
     def _save(self, outcomes: list[Outcome]) -> list[Saved]:
         retrying = tenacity.Retrying(
@@ -266,12 +262,6 @@ class Consumer:
         log.warning("consumer.requeue", count=len(batch), why=why)
         for delivery in batch:
             self.broker.nack(delivery, requeue=True)
-
-    def _renew_pool(self) -> None:
-        if self.pool_factory is not None:
-            if self.pool is not None:
-                self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = self.pool_factory()
 
     def drain_dead_letters(self, limit: int = 100) -> int:
         """Store each dead-lettered message as an `internal_error` failure (with its event)."""
@@ -306,15 +296,16 @@ class _InFlight:
 
     batch: list[Delivery]
     messages: list[FileMessage]
+    jobs: list[ParseJob]
     received: float
-    futures: list["Future[ParseResult]"] = field(default_factory=list)
-    results: list[ParseResult] | None = None
+    futures: list["Future[Parsed]"] = field(default_factory=list)
+    results: list[Parsed] | None = None
     error: Exception | None = None
 
 
-def _outcome(message: FileMessage, result: ParseResult) -> Outcome:
+def _outcome(message: FileMessage, result: ParseResult, evidence: Mapping[str, Where] | None = None) -> Outcome:
     arrival = Arrival(message.path, message.size, message.mtime) if message.path else None
-    return Outcome(result, None if message.too_large else message.body, arrival)
+    return Outcome(result, None if message.too_large else message.body, arrival, evidence_json(evidence or {}))
 
 
 def _given_up(message: FileMessage, limit: int) -> ParseResult:

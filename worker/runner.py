@@ -3,7 +3,6 @@ by SIGTERM or Ctrl-C (intake first, then in-flight work finished or returned to 
 
 import signal
 import threading
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from types import FrameType
 
@@ -14,8 +13,8 @@ from worker.adapters.db import ensure_schema, make_engine
 from worker.adapters.store import Store
 from worker.adapters.watch import Watcher
 from worker.config import Settings
+from worker.parsing import ParsePool, pool_settings
 from worker.pipeline import Consumer, Handover, Relay
-from worker.services import worker_process_init
 
 log = structlog.get_logger("worker.runner")
 _JOIN_TIMEOUT = 10.0
@@ -82,15 +81,15 @@ def run(settings: Settings, roles: Roles, stop: threading.Event) -> None:
     for thread in threads:
         thread.join(_JOIN_TIMEOUT)
     if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown()
     store.engine.dispose()
     log.info("govreport.stopped")
 
 
-def _pool(settings: Settings) -> Executor | None:
-    if settings.concurrency <= 1:
-        return None
-    return ProcessPoolExecutor(max_workers=settings.concurrency, initializer=worker_process_init)
+def _pool(settings: Settings) -> ParsePool:
+    # Always processes, even one: a document that crashes or hangs native code must not take
+    # the consumer down with it.
+    return ParsePool(pool_settings(settings))
 
 
 def _threads(
@@ -100,7 +99,7 @@ def _threads(
     topology: Topology,
     stop: threading.Event,
     wake: threading.Event,
-    pool: Executor | None,
+    pool: ParsePool | None,
 ) -> list[threading.Thread]:
     threads = []
     if roles.consume:
@@ -109,7 +108,6 @@ def _threads(
             store,
             topology,
             pool=pool,
-            pool_factory=lambda: ProcessPoolExecutor(settings.concurrency, initializer=worker_process_init),
             stop=stop,
             max_bytes=settings.max_bytes,
             prefetch=settings.prefetch,

@@ -11,29 +11,33 @@ from typing import BinaryIO
 
 import structlog
 
-from worker.core import ParseResult, parse_bytes
-from worker.core.parse import failed
+from worker.adapters.convert import Converter as OfficeConverter
+from worker.core import ParseResult
+from worker.core.document import Limits
+from worker.core.parse import Converter, Parsed, failed, parse_document
 from worker.core.result import FailureReason, Source
 from worker.errors import FileUnreadable
 from worker.logging import configure_logging
 
 log = structlog.get_logger("worker.services")
 _CHUNK = 1 << 20
+PARSE_SECONDS = 60.0
+_CONVERT_SHARE = 0.8
 
 
-def parse_path(path: Path, *, max_bytes: int) -> ParseResult:
+def parse_path(path: Path, *, max_bytes: int) -> Parsed:
     """Parse one file. Raises FileUnreadable only when the path gives no bytes at all."""
     started = time.perf_counter()
     try:
         size = path.stat().st_size
-        result = _too_large(path, size, max_bytes) if size > max_bytes else _parse_file(path, max_bytes)
+        parsed = Parsed(_too_large(path, size, max_bytes), {}) if size > max_bytes else _parse_file(path, max_bytes)
     except OSError as error:
         raise FileUnreadable(f"{path}: {error.strerror or error}") from error
-    log_result(result, time.perf_counter() - started)
-    return result
+    log_result(parsed.result, time.perf_counter() - started)
+    return parsed
 
 
-def _parse_file(path: Path, max_bytes: int) -> ParseResult:
+def _parse_file(path: Path, max_bytes: int) -> Parsed:
     data = path.read_bytes()
 
     def on_error(error: BaseException) -> None:
@@ -44,7 +48,7 @@ def _parse_file(path: Path, max_bytes: int) -> ParseResult:
             exc_info=error,
         )
 
-    return parse_bytes(data, path.name, max_bytes=max_bytes, on_error=on_error)
+    return parse_document(data, path.name, max_bytes=max_bytes, on_error=on_error, convert=converter(PARSE_SECONDS))
 
 
 def open_no_follow(path: Path) -> BinaryIO:
@@ -75,18 +79,35 @@ class ParseJob:
     sha256: str
     size: int
     max_bytes: int
+    seconds: float = PARSE_SECONDS  # what reading the document may take (checked between pages and tables)
 
 
-def parse_job(job: ParseJob) -> ParseResult:
+def parse_job(job: ParseJob) -> Parsed:
     """Parse one file (in any process); a parser bug is logged with its traceback."""
     if job.data is None:
         source = Source(filename=job.filename, sha256=job.sha256, bytes=job.size)
-        return failed(source, FailureReason.TOO_LARGE, f"{job.size} bytes is over the limit of {job.max_bytes}")
+        return Parsed(
+            failed(source, FailureReason.TOO_LARGE, f"{job.size} bytes is over the limit of {job.max_bytes}"), {}
+        )
 
     def on_error(error: BaseException) -> None:
         log.error("parser.internal_error", sha256=job.sha256, filename=job.filename, exc_info=error)
 
-    return parse_bytes(job.data, job.filename, max_bytes=job.max_bytes, on_error=on_error)
+    return parse_document(
+        job.data,
+        job.filename,
+        max_bytes=job.max_bytes,
+        on_error=on_error,
+        limits=Limits(seconds=job.seconds),
+        convert=converter(job.seconds),
+    )
+
+
+def converter(seconds: float) -> Converter | None:
+    """LibreOffice for doc/wps/rtf/odt where it is installed (else those fail as unsupported_format).
+    It must finish within the document's allowance: a killed parsing process would leave it running."""
+    office = OfficeConverter(timeout=seconds * _CONVERT_SHARE)
+    return office.to_docx if office.available() else None
 
 
 def worker_process_init() -> None:

@@ -5,8 +5,9 @@ Raises:
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -39,6 +40,8 @@ class StoredReport:
     parser_version: str
     result: ParseResult
     sightings: list[Arrival]
+    # Cell key → where its number was read (see worker.core.document.evidence_json).
+    evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,18 +121,20 @@ class Reader:
             return None
         with self.store.begin() as connection:
             rows = connection.execute(
-                sa.select(REPORTS.c.id, REPORTS.c.parser_version, REPORTS.c.result).where(condition).limit(2)
+                sa.select(REPORTS.c.id, REPORTS.c.parser_version, REPORTS.c.result, REPORTS.c.evidence)
+                .where(condition)
+                .limit(2)
             ).all()
             if len(rows) != 1:
                 return None
-            report_id, version, result = rows[0]
+            report_id, version, result, evidence = rows[0]
             seen = connection.execute(
                 sa.select(SIGHTINGS.c.path, SIGHTINGS.c.size, SIGHTINGS.c.mtime)
                 .where(SIGHTINGS.c.report_id == report_id)
                 .order_by(SIGHTINGS.c.seen_at)
             )
             sightings = [Arrival(path, size, mtime) for path, size, mtime in seen]
-        return StoredReport(report_id, version, ParseResult.model_validate(result), sightings)
+        return StoredReport(report_id, version, ParseResult.model_validate(result), sightings, evidence or {})
 
     def results(self, where: Filter) -> Iterator[tuple[int, ParseResult]]:
         """Every matching report's result, streamed in id order."""

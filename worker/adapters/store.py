@@ -57,6 +57,8 @@ class Outcome:
     result: ParseResult
     data: bytes | None = None
     arrival: Arrival | None = None
+    # Where each number was read, as `worker.core.document.evidence_json` gives it.
+    evidence: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +137,7 @@ class Store:
             else:
                 neighbours = self._neighbours(connection, outcome.result)
                 result = self._with_cross_year(connection, outcome.result, neighbours, writes)
-                row = report_row(result, self.parser_version, now)
+                row = report_row(result, self.parser_version, now, outcome.evidence)
                 del row["created_at"]
                 connection.execute(REPORTS.update().where(REPORTS.c.id == report_id).values(row))
                 connection.execute(CELLS.delete().where(CELLS.c.report_id == report_id))
@@ -149,7 +151,9 @@ class Store:
         neighbours = self._neighbours(connection, outcome.result)
         result = self._with_cross_year(connection, outcome.result, neighbours, writes)
         sha256 = result.source.sha256
-        report_id = connection.execute(self._report_insert, report_row(result, self.parser_version, now)).scalar()
+        report_id = connection.execute(
+            self._report_insert, report_row(result, self.parser_version, now, outcome.evidence)
+        ).scalar()
         if report_id is None:
             existing = self._report_id(connection, sha256)
             if existing is None:  # pragma: no cover - the conflict guarantees the row exists
@@ -315,12 +319,17 @@ class Store:
             return {sha for (sha,) in rows}
 
 
-def report_row(result: ParseResult, parser_version: str, now: datetime) -> dict[str, Any]:
-    """The `reports` row of a result."""
+def report_row(
+    result: ParseResult, parser_version: str, now: datetime, evidence: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The `reports` row of a result (and of the evidence of its numbers, when known)."""
     source, meta = result.source, result.meta
     return {
         "sha256": source.sha256,
         "size": source.bytes,
+        "format": source.format.value if source.format else None,
+        "pages": source.pages,
+        "evidence": evidence,
         "encoding": source.encoding,
         "script": source.script,
         "status": result.status.value,

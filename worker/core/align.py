@@ -78,7 +78,7 @@ class Aligner:
 
     def feed(self, line: Line, where: Wheres | None = None) -> None:
         """Take one line of tokens, with where each token was read when that is known."""
-        placed = list(zip(line, where, strict=True)) if where is not None else [(t, None) for t in line]
+        placed: list[_Placed] = list(zip(line, where, strict=True)) if where is not None else [(t, None) for t in line]
         if len(line) == 1 and line[0].is_value:  # one value on its own line: the common case
             self._without_label(placed, loose_text=False)
             return

@@ -7,7 +7,9 @@ from the row above, as `html._grid` does); prose is one line with one cell.
 """
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 from worker.core.errors import ReportFailure
 from worker.core.result import FailureReason
@@ -33,6 +35,9 @@ class Where:
     sheet: str | None = None
     row: int | None = None
     column: int | None = None
+
+
+_WHERE_FIELDS = tuple(f.name for f in fields(Where))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +68,30 @@ class Limits:
             raise ReportFailure(
                 FailureReason.UNREADABLE, f"reading the document took longer than {self.seconds:g} s ({what})"
             )
+
+
+def evidence_json(evidence: Mapping[str, Where]) -> dict[str, dict[str, Any]]:
+    """Evidence as stored and printed: per cell key, only the fields that were set (boxes to 0.1 pt)."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, where in evidence.items():
+        item: dict[str, Any] = {}
+        for name in _WHERE_FIELDS:
+            value = getattr(where, name)
+            if value is not None:
+                item[name] = [round(v, 1) for v in value] if name == "box" else value
+        out[key] = item
+    return out
+
+
+def describe(item: Mapping[str, Any]) -> str:
+    """One piece of stored evidence for a person: `page 4, box (61.2, 310.5)-(96.0, 322.1)`, `line 57`."""
+    parts: list[str] = []
+    if "sheet" in item:
+        parts.append(f"sheet {item['sheet']}")
+    for name in ("page", "table", "row", "column", "line"):
+        if name in item:
+            parts.append(f"{name} {item[name]}")
+    if "box" in item:
+        x0, top, x1, bottom = item["box"]
+        parts.append(f"box ({x0}, {top})-({x1}, {bottom}) pt from the top left")
+    return ", ".join(parts) or "-"

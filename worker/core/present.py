@@ -1,7 +1,10 @@
 """A parse result as text for a person: the three tables, problem cells marked, then the issues."""
 
 import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from worker.core.document import describe
 from worker.core.forms import REVIEW_COLUMNS, REVIEW_GROUPS, ROWS, TABLE_NAMES, TABLE_REVIEW, TABLES, Row
 from worker.core.result import CellValue, ParseResult
 
@@ -28,13 +31,35 @@ def _header(result: ParseResult) -> str:
     meta, source = result.meta, result.source
     lines = [
         f"== {source.filename}  [{result.status.value}]",
-        f"   sha256 {source.sha256}  {source.bytes} bytes  {source.encoding or '-'}  {source.script or '-'}",
+        f"   sha256 {source.sha256}  {source.bytes} bytes  {source.format or '-'}{_pages(source.pages)}"
+        f"  {source.encoding or '-'}  {source.script or '-'}",
         f"   title {meta.title or '-'}  organization {meta.organization or '-'}  year {meta.year or '-'}"
         f"  template {result.template or '-'}",
     ]
     if result.failure:
         lines.append(f"   failure {result.failure.reason.value}: {result.failure.message}")
     return "\n".join(lines)
+
+
+def _pages(pages: int | None) -> str:
+    return "" if pages is None else f" ({pages} page{'s' if pages != 1 else ''})"
+
+
+def render_evidence(
+    result: ParseResult, evidence: Mapping[str, Mapping[str, Any]], keys: Sequence[str] | None = None
+) -> str:
+    """Where each number was read (or only those of `keys`): `key = value   page 4, box (…)`."""
+    chosen = list(keys) if keys else [k for k, v in result.cells.items() if v is not None]
+    width = max((len(k) for k in chosen), default=0)
+    lines = ["evidence:"]
+    for key in chosen:
+        if key not in result.cells:
+            lines.append(f"  {key:{width}}  not a cell of this report's template")
+            continue
+        value = result.cells[key]
+        where = describe(evidence[key]) if key in evidence else "blank or unread: no number was taken"
+        lines.append(f"  {key:{width}} = {_BLANK if value is None else value}   {where}")
+    return "\n".join(lines) + "\n"
 
 
 def _marks(result: ParseResult) -> dict[str, str]:

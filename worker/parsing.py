@@ -88,12 +88,15 @@ class ParsePool:
         """The results of submitted jobs, in order. A job whose process died or overran its time
         makes the others of its batch run again one by one, so that only it fails."""
         if self._wait(futures, len(jobs), keepalive):
-            return [future.result() for future in futures]
+            return [_outcome(job, future) for job, future in zip(jobs, futures, strict=True)]
         self.renew()
         results: list[Parsed] = []
         for job, future in zip(jobs, futures, strict=True):
-            done = future.done() and not future.cancelled() and future.exception() is None
-            results.append(future.result() if done else self._alone(job, keepalive))
+            finished = future.done() and not future.cancelled()
+            if finished and not isinstance(future.exception(), BrokenProcessPool):
+                results.append(_outcome(job, future))
+            else:
+                results.append(self._alone(job, keepalive))
         return results
 
     def run(self, jobs: Sequence[ParseJob], keepalive: KeepAlive = lambda: None) -> list[Parsed]:
@@ -103,7 +106,7 @@ class ParsePool:
     def _alone(self, job: ParseJob, keepalive: KeepAlive) -> Parsed:
         future = self.submit([job])[0]
         if self._wait([future], 1, keepalive):
-            return future.result()
+            return _outcome(job, future)
         error = None if future.running() or not future.done() else future.exception()
         self.renew()
         if error is None:
@@ -148,6 +151,15 @@ def _kill(executor: ProcessPoolExecutor) -> None:
             process.kill()
     for process in processes.values():
         process.join(timeout=5)
+
+
+def _outcome(job: ParseJob, future: "Future[Parsed]") -> Parsed:
+    """A finished job's result; an exception that escaped the parser fails its file alone."""
+    error = future.exception()
+    if error is None:
+        return future.result()
+    log.error("parser.raised", sha256=job.sha256, filename=job.filename, exc_info=error)
+    return _failed(job, FailureReason.INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")
 
 
 def _failed(job: ParseJob, reason: FailureReason, message: str) -> Parsed:

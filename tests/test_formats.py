@@ -1,0 +1,157 @@
+"""The format comes from the bytes, not the name; every number keeps where it was read."""
+
+import io
+import json
+import random
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.corpus import CORPUS
+from tests.render import random_cells, render
+from worker.core import parse_bytes
+from worker.core.document import Where, describe, evidence_json
+from worker.core.errors import ReportFailure
+from worker.core.parse import parse_document
+from worker.core.readers.sniff import sniff
+from worker.core.result import FailureReason, Format
+
+PDF = CORPUS / "native" / "huaian-2024.pdf"
+BLANK_FORM = CORPUS / "native" / "template-2021-blank.docx"
+SEED = sorted((CORPUS / "seeds").glob("*.txt"))[0]
+GOVREPORT = Path(sys.executable).parent / "govreport"
+
+
+def test_signatures_decide_the_format() -> None:
+    assert sniff(PDF.read_bytes()) == Format.PDF
+    assert sniff(BLANK_FORM.read_bytes()) == Format.DOCX
+    assert sniff(b"{\\rtf1\\ansi hello}") == Format.RTF
+    assert sniff(SEED.read_bytes()) is None  # text: the decoder tells plain text from HTML
+    assert sniff("报告里提到 %PDF- 这个字符串".encode()) is None
+
+
+def test_a_zip_that_is_no_document_and_a_broken_one_are_unreadable() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("photo.jpg", b"\xff\xd8\xff")
+    for data in (buffer.getvalue(), b"PK\x03\x04" + b"\x00" * 40):
+        with pytest.raises(ReportFailure) as raised:
+            sniff(data)
+        assert raised.value.reason == FailureReason.UNREADABLE
+
+
+def test_an_ole2_file_holding_no_document_is_unreadable() -> None:
+    with pytest.raises(ReportFailure) as raised:
+        sniff(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
+    assert raised.value.reason == FailureReason.UNREADABLE
+
+
+def test_the_name_proves_nothing() -> None:
+    as_text = parse_bytes(PDF.read_bytes(), "report.txt")
+    assert as_text.source.format == Format.PDF and as_text.source.pages == 6
+    assert as_text.source.encoding is None
+    as_pdf = parse_bytes(SEED.read_bytes(), "report.pdf")
+    assert as_pdf.source.format == Format.TEXT and as_pdf.source.pages is None
+    assert as_pdf.status == "valid"
+    page = render(random_cells(random.Random(3), "2021"), "2021", "html")
+    assert parse_bytes(page.encode(), "report.doc").source.format == Format.HTML
+
+
+def test_a_word_97_document_without_its_converter_is_unsupported_with_what_to_install() -> None:
+    result = parse_bytes(_minimal_word_97(), "report.doc", convert=None)
+    assert result.status == "failed" and result.failure is not None
+    assert result.failure.reason == FailureReason.UNSUPPORTED_FORMAT
+    assert "libreoffice-writer-nogui" in result.failure.message
+    assert result.source.format == Format.DOC
+
+
+def _minimal_word_97() -> bytes:
+    """An OLE2 compound file with a WordDocument stream, written by hand (olefile only reads)."""
+    import struct
+
+    sector = 512
+    word = b"\xec\xa5\xc1\x00" + b"\x00" * (sector - 4)  # a Word 97 FIB's magic, nothing encrypted
+    header = bytearray(sector)
+    header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+    struct.pack_into("<HHHH", header, 24, 0x3E, 3, 0xFFFE, 9)  # minor, major version, byte order, sector shift
+    struct.pack_into("<H", header, 32, 6)  # mini sector shift
+    struct.pack_into("<IIIIIIII", header, 44, 1, 1, 0, 0x1000, 0xFFFFFFFE, 0, 0xFFFFFFFE, 0)
+    struct.pack_into("<I", header, 76, 0)  # the FAT is in sector 0
+    for i in range(1, 109):
+        struct.pack_into("<I", header, 76 + 4 * i, 0xFFFFFFFF)
+    fat = bytearray(b"\xff" * sector)
+    struct.pack_into("<III", fat, 0, 0xFFFFFFFD, 0xFFFFFFFE, 0xFFFFFFFE)  # FAT, directory, WordDocument
+    directory = bytearray(sector)
+
+    def entry(index: int, name: str, kind: int, start: int, size: int, child: int = 0xFFFFFFFF) -> None:
+        raw = name.encode("utf-16-le") + b"\x00\x00"
+        offset = index * 128
+        directory[offset : offset + len(raw)] = raw
+        struct.pack_into("<HBB", directory, offset + 64, len(raw), kind, 1)
+        struct.pack_into("<III", directory, offset + 68, 0xFFFFFFFF, 0xFFFFFFFF, child)
+        struct.pack_into("<II", directory, offset + 116, start, size)
+
+    entry(0, "Root Entry", 5, 0xFFFFFFFE, 0, child=1)
+    entry(1, "WordDocument", 2, 2, 4096)
+    for index in (2, 3):
+        struct.pack_into("<III", directory, index * 128 + 68, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    return bytes(header + fat + directory + word + b"\x00" * (4096 - len(word)))
+
+
+def test_text_numbers_carry_their_line() -> None:
+    text = SEED.read_text(encoding="utf-8")
+    parsed = parse_document(text.encode(), "seed.txt")
+    lines = text.split("\n")
+    assert parsed.evidence, "a valid report has numbers, each with its line"
+    for key, where in parsed.evidence.items():
+        assert where.line is not None
+        value = parsed.result.cells[key]
+        assert value is not None
+        printed = lines[where.line - 1]
+        assert str(int(value)) in printed.replace(",", "") or "无" in printed, (key, value, printed)
+
+
+def test_html_numbers_carry_their_table_row_and_column() -> None:
+    page = """<html><body><p>某某局2022年政府信息公开工作年度报告</p><table>
+    <tr><td>信息内容</td><td>本年制发件数</td><td>本年废止件数</td><td>现行有效件数</td></tr>
+    <tr><td>规章</td><td>3</td><td></td><td>5</td></tr></table></body></html>"""
+    parsed = parse_document(page.encode(), "p.html")
+    assert parsed.evidence["active.regulations.issued"] == Where(table=1, row=2, column=2)
+    assert parsed.evidence["active.regulations.in_force"] == Where(table=1, row=2, column=4)
+    assert "active.regulations.repealed" not in parsed.evidence  # blank: no number was taken
+
+
+def test_evidence_is_compact_and_readable() -> None:
+    stored = evidence_json({"a": Where(page=4, box=(61.234, 310.0, 96.04, 322.15)), "b": Where(line=7)})
+    assert stored == {"a": {"page": 4, "box": [61.2, 310.0, 96.0, 322.1]}, "b": {"line": 7}}
+    assert describe(stored["a"]) == "page 4, box (61.2, 310.0)-(96.0, 322.1) pt from the top left"
+    assert describe({"sheet": "表三", "table": 2, "row": 5, "column": 3}) == "sheet 表三, table 2, row 5, column 3"
+
+
+def test_parse_prints_evidence_for_people_and_for_scripts() -> None:
+    done = subprocess.run(
+        [str(GOVREPORT), "parse", "--evidence", str(SEED)], capture_output=True, text=True, check=True, timeout=120
+    )
+    document = json.loads(done.stdout)
+    assert document["status"] == "valid"
+    assert set(document["evidence"]) == {k for k, v in document["cells"].items() if v is not None}
+    table = subprocess.run(
+        [str(GOVREPORT), "parse", "--table", "--evidence", str(SEED)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "evidence:" in table.stdout
+    assert "applications.new_received.total" in table.stdout and "line " in table.stdout
+
+
+def test_a_password_protected_word_document_is_encrypted() -> None:
+    data = bytearray(_minimal_word_97())
+    fib = 3 * 512  # the WordDocument stream's first sector, after the header, FAT and directory
+    data[fib + 0x0B] |= 0x01  # FIB flags: fEncrypted
+    result = parse_bytes(bytes(data), "locked.doc")
+    assert result.failure is not None and result.failure.reason == FailureReason.ENCRYPTED

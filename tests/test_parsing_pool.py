@@ -1,0 +1,92 @@
+"""The parsing pool survives its documents: a process that dies or hangs ends only its own file,
+at once and as a failure, and the pool is renewed with the old processes gone."""
+
+import hashlib
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.corpus import CORPUS
+from worker.core.parse import Parsed
+from worker.parsing import ParsePool, PoolSettings
+from worker.services import ParseJob, parse_job
+
+SEED = sorted((CORPUS / "seeds").glob("*.txt"))[0].read_bytes()
+pytestmark = pytest.mark.timeout(120)
+
+
+def job(name: str, data: bytes = SEED, seconds: float = 60.0) -> ParseJob:
+    return ParseJob(data, name, hashlib.sha256(data + name.encode()).hexdigest(), len(data), 10**8, seconds)
+
+
+def crash_or_hang(job: ParseJob) -> Parsed:
+    """The real parser, except for files named to crash their process or hang it (as native code can)."""
+    if job.filename == "crash.pdf":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if job.filename == "hang.pdf":
+        assert job.data is not None
+        Path(job.data.decode()).write_text(str(os.getpid()))  # the test's file, to check the kill
+        time.sleep(3600)
+    if job.filename == "greedy.pdf":
+        bytearray(600 * 1024 * 1024)  # over the pool's address-space cap
+    return parse_job(job)
+
+
+def _pids(pool: ParsePool) -> set[int]:
+    return {p.pid for p in dict(pool.executor._processes or {}).values()}  # type: ignore[attr-defined]
+
+
+def test_a_crash_fails_only_its_own_file_and_the_pool_is_renewed() -> None:
+    pool = ParsePool(PoolSettings(workers=2, seconds=30, memory=None), parse=crash_or_hang)
+    try:
+        names = ["a.txt", "crash.pdf", "b.txt", "c.txt"]
+        results = [p.result for p in pool.run([job(n) for n in names])]
+        assert [r.status.value for r in results] == ["valid", "failed", "valid", "valid"]
+        crashed = results[1]
+        assert crashed.failure is not None and crashed.failure.reason == "internal_error"
+        assert "died" in crashed.failure.message
+        # The renewed pool works, and parses the next batch normally.
+        assert [p.result.status.value for p in pool.run([job("d.txt")])] == ["valid"]
+    finally:
+        pool.shutdown()
+
+
+def test_a_document_that_hangs_is_cut_off_and_its_process_killed(tmp_path: Path) -> None:
+    pool = ParsePool(PoolSettings(workers=1, seconds=0.5, memory=None), parse=crash_or_hang)
+    pid_file = tmp_path / "pid"
+    try:
+        started = time.monotonic()
+        hung = job("hang.pdf", data=str(pid_file).encode(), seconds=0.5)
+        results = [p.result for p in pool.run([hung, job("ok.txt", seconds=0.5)])]
+        assert time.monotonic() - started < 30
+        assert results[0].failure is not None and results[0].failure.reason == "unreadable"
+        assert "longer than" in results[0].failure.message
+        assert results[1].status == "valid"
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), 0)
+    finally:
+        pool.shutdown()
+
+
+def test_the_memory_cap_fails_a_greedy_document_alone() -> None:
+    pool = ParsePool(PoolSettings(workers=1, seconds=30, memory=512 * 1024 * 1024), parse=crash_or_hang)
+    try:
+        greedy, fine = (p.result for p in pool.run([job("greedy.pdf"), job("fine.txt")]))
+        assert greedy.failure is not None and greedy.failure.reason == "internal_error"
+        assert "MemoryError" in greedy.failure.message or "died" in greedy.failure.message
+        assert fine.status == "valid"
+    finally:
+        pool.shutdown()
+
+
+def test_shutdown_kills_the_processes() -> None:
+    pool = ParsePool(PoolSettings(workers=2, seconds=30, memory=None))
+    assert [p.result.status.value for p in pool.run([job("x.txt"), job("y.txt")])] == ["valid", "valid"]
+    pids = _pids(pool)
+    pool.shutdown()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -3,6 +3,7 @@
 import io
 import json
 import random
+import struct
 import subprocess
 import sys
 import zipfile
@@ -69,11 +70,16 @@ def test_a_word_97_document_without_its_converter_is_unsupported_with_what_to_in
 
 
 def _minimal_word_97() -> bytes:
-    """An OLE2 compound file with a WordDocument stream, written by hand (olefile only reads)."""
-    import struct
+    """A Word 97 document as far as a sniffer can tell: its FIB's magic, nothing encrypted."""
+    return ole2({"WordDocument": b"\xec\xa5\xc1\x00" + b"\x00" * 508})
 
+
+def ole2(streams: dict[str, bytes]) -> bytes:
+    """An OLE2 compound file holding these streams (each under 4 KiB is padded to 4 KiB so that it
+    lives in regular sectors), written by hand: olefile only reads."""
     sector = 512
-    word = b"\xec\xa5\xc1\x00" + b"\x00" * (sector - 4)  # a Word 97 FIB's magic, nothing encrypted
+    names = list(streams)
+    bodies = [streams[n].ljust(4096, b"\x00") for n in names]
     header = bytearray(sector)
     header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
     struct.pack_into("<HHHH", header, 24, 0x3E, 3, 0xFFFE, 9)  # minor, major version, byte order, sector shift
@@ -82,23 +88,31 @@ def _minimal_word_97() -> bytes:
     struct.pack_into("<I", header, 76, 0)  # the FAT is in sector 0
     for i in range(1, 109):
         struct.pack_into("<I", header, 76 + 4 * i, 0xFFFFFFFF)
-    fat = bytearray(b"\xff" * sector)
-    struct.pack_into("<III", fat, 0, 0xFFFFFFFD, 0xFFFFFFFE, 0xFFFFFFFE)  # FAT, directory, WordDocument
+    fat = [0xFFFFFFFD, 0xFFFFFFFE]  # sector 0: the FAT; sector 1: the directory
+    starts = []
+    for body in bodies:
+        count = len(body) // sector
+        starts.append(len(fat))
+        fat.extend([len(fat) + i + 1 for i in range(count - 1)] + [0xFFFFFFFE])
+    fat_sector = bytearray(b"\xff" * sector)
+    struct.pack_into(f"<{len(fat)}I", fat_sector, 0, *fat)
     directory = bytearray(sector)
 
-    def entry(index: int, name: str, kind: int, start: int, size: int, child: int = 0xFFFFFFFF) -> None:
+    def entry(index: int, name: str, kind: int, start: int, size: int, child: int, right: int) -> None:
         raw = name.encode("utf-16-le") + b"\x00\x00"
         offset = index * 128
         directory[offset : offset + len(raw)] = raw
         struct.pack_into("<HBB", directory, offset + 64, len(raw), kind, 1)
-        struct.pack_into("<III", directory, offset + 68, 0xFFFFFFFF, 0xFFFFFFFF, child)
+        struct.pack_into("<III", directory, offset + 68, 0xFFFFFFFF, right, child)
         struct.pack_into("<II", directory, offset + 116, start, size)
 
-    entry(0, "Root Entry", 5, 0xFFFFFFFE, 0, child=1)
-    entry(1, "WordDocument", 2, 2, 4096)
-    for index in (2, 3):
-        struct.pack_into("<III", directory, index * 128 + 68, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
-    return bytes(header + fat + directory + word + b"\x00" * (4096 - len(word)))
+    none = 0xFFFFFFFF
+    entry(0, "Root Entry", 5, 0xFFFFFFFE, 0, child=1, right=none)
+    for i, (name, start, body) in enumerate(zip(names, starts, bodies, strict=True), start=1):
+        entry(i, name, 2, start, len(body), child=none, right=i + 1 if i < len(names) else none)
+    for index in range(len(names) + 1, 4):
+        struct.pack_into("<III", directory, index * 128 + 68, none, none, none)
+    return bytes(header + fat_sector + directory + b"".join(bodies))
 
 
 def test_text_numbers_carry_their_line() -> None:
@@ -150,8 +164,15 @@ def test_parse_prints_evidence_for_people_and_for_scripts() -> None:
 
 
 def test_a_password_protected_word_document_is_encrypted() -> None:
-    data = bytearray(_minimal_word_97())
-    fib = 3 * 512  # the WordDocument stream's first sector, after the header, FAT and directory
-    data[fib + 0x0B] |= 0x01  # FIB flags: fEncrypted
-    result = parse_bytes(bytes(data), "locked.doc")
+    fib = bytearray(b"\xec\xa5\xc1\x00" + b"\x00" * 508)
+    fib[0x0B] |= 0x01  # FIB flags: fEncrypted
+    result = parse_bytes(ole2({"WordDocument": bytes(fib)}), "locked.doc")
     assert result.failure is not None and result.failure.reason == FailureReason.ENCRYPTED
+
+
+def test_a_password_protected_docx_or_xlsx_is_encrypted() -> None:
+    # Office encrypts a docx or xlsx by wrapping the whole package in an OLE2 file ([MS-OFFCRYPTO]).
+    data = ole2({"EncryptionInfo": b"\x04\x00\x04\x00", "EncryptedPackage": b"\x00" * 64})
+    for name in ("locked.docx", "locked.xlsx"):
+        result = parse_bytes(data, name)
+        assert result.failure is not None and result.failure.reason == FailureReason.ENCRYPTED

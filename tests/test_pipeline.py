@@ -27,12 +27,14 @@ from tests.pipeline_kit import (
     wait_until,
 )
 from tests.servers import require
+from tests.test_parsing_pool import crash_or_hang
 from worker.adapters.broker import Broker, Message, Topology
 from worker.adapters.db import make_engine, upgrade
 from worker.adapters.queries import Reader
 from worker.adapters.store import Store
 from worker.config import Settings
 from worker.core.parse import Parsed
+from worker.parsing import ParsePool, PoolSettings
 from worker.pipeline import Consumer, Relay
 from worker.runner import Roles, run
 from worker.services import ParseJob, parse_job
@@ -381,3 +383,50 @@ def test_a_wrong_broker_password_is_retried_and_never_logged(namespace: str, tmp
     _, stderr = process.communicate(timeout=30)
     assert "s3cretpw" not in stderr
     assert "transient_error" in stderr
+
+
+def test_a_document_that_kills_its_parsing_process_fails_alone_at_once(
+    namespace: str, sink: EventSink, tmp_path: Path
+) -> None:
+    settings = settings_for(namespace, tmp_path)
+    engine = make_engine(settings.database)
+    upgrade(engine)
+    store = Store(engine)
+    topology = Topology(namespace, settings.delivery_limit)
+    stop, wake = threading.Event(), threading.Event()
+    pool = ParsePool(PoolSettings(workers=2, seconds=30, memory=None), parse=crash_or_hang)
+    consumer = Consumer(
+        Broker(AMQP, "test-consumer"),
+        store,
+        topology,
+        pool=pool,
+        stop=stop,
+        max_bytes=settings.max_bytes,
+        committed=wake.set,
+    )
+    relay = Relay(Broker(AMQP, "test-relay"), store, topology, stop=stop, wake=wake, interval=0.2)
+    publish_files(namespace, [as_message(SEEDS[0], "crash.pdf"), as_message(SEEDS[4])], settings.delivery_limit)
+    threads = [threading.Thread(target=consumer.run), threading.Thread(target=relay.run)]
+    for thread in threads:
+        thread.start()
+    try:
+        events = sink.wait_for(2, timeout=60)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+        pool.shutdown()
+    by_status = {body["data"]["status"]: body["data"] for _, body, _ in events}
+    assert set(by_status) == {"valid", "failed"}
+    failure = by_status["failed"]["failure"]
+    assert failure["reason"] == "internal_error" and "died" in failure["message"]
+    # Ended at its first delivery: nothing went back to the queue or on to the dead letters.
+    broker = Broker(AMQP, "test-inspect")
+    with broker.translated() as channel:
+        assert channel.queue_declare(topology.parse, passive=True).method.message_count == 0
+        assert channel.queue_declare(topology.dlq, passive=True).method.message_count == 0
+    broker.close()
+    stored = Reader(store).get(by_status["failed"]["source"]["sha256"])
+    assert stored is not None and stored.result.failure is not None
+    assert len(sink.events) == 2
+    engine.dispose()

@@ -11,6 +11,7 @@ import zipfile
 import olefile
 
 from worker.core.errors import ReportFailure
+from worker.core.readers.zipped import ZIP_ERRORS
 from worker.core.result import FailureReason, Format
 
 _PDF = b"%PDF-"
@@ -54,7 +55,7 @@ def _zip_format(data: bytes) -> Format:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
             mimetype = _small_member(archive, "mimetype") if "mimetype" in names else ""
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+    except (*ZIP_ERRORS, RuntimeError) as error:
         raise ReportFailure(FailureReason.UNREADABLE, f"a broken zip package: {error}") from error
     if "word/document.xml" in names:
         return Format.DOCX

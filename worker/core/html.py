@@ -27,8 +27,16 @@ _ROW_GROUP = frozenset(("thead", "tbody", "tfoot"))
 # Spans are clamped: a broken page must not make a million-row grid.
 _MAX_ROWSPAN = 200
 _MAX_COLSPAN = 64
-# Deeper nesting than any real page has is read as text, so hostile markup cannot exhaust the stack.
-_MAX_DEPTH = 64
+# Wrappers that only nest (CMS pages put a report inside dozens of <div>s, and libxml2 stops
+# building the tree 256 levels down): when a page is that deep, a block wrapper becomes a line
+# break and an inline one nothing, so the depth that remains is the document's real structure.
+_BLOCK_WRAPPER = re.compile(
+    r"<\s*/?\s*(?:div|section|article|main|header|footer|nav|aside|center|form|fieldset|figure|blockquote)\b[^>]*>",
+    re.IGNORECASE,
+)
+_INLINE_WRAPPER = re.compile(
+    r"<\s*/?\s*(?:span|font|a|b|strong|em|i|u|small|big|label|abbr|ins|o:p)\b[^>]*>", re.IGNORECASE
+)
 _WS = re.compile(r"[ \t\r\n\f\u00a0\u3000]+")
 _SPAN = re.compile(r"\s*(\d{1,6})")
 _HTML_SNIFF = re.compile(r"<\s*(?:html|body|table|div|p|br|head|meta|!doctype)\b", re.IGNORECASE)
@@ -52,6 +60,9 @@ def html_to_extracted(text: str) -> Extracted:
     parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
     try:
         document = lxml.html.document_fromstring(text.encode("utf-8", "replace"), parser=parser)
+        if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
+            flat = _INLINE_WRAPPER.sub("", _BLOCK_WRAPPER.sub("<br>", text))
+            document = lxml.html.document_fromstring(flat.encode("utf-8", "replace"), parser=parser)
     except lxml.etree.ParserError:  # nothing but whitespace, or markup without content
         return Extracted([], [])
     out = _Out()
@@ -60,7 +71,7 @@ def html_to_extracted(text: str) -> Extracted:
         # The <title> often carries the report's title when the page body does not.
         out.text(title.text_content())
         out.flush()
-    _walk(document, out, 0)
+    _walk(document, out)
     out.flush()
     return Extracted(out.rows, out.where)
 
@@ -90,24 +101,29 @@ class _Out:
             self.where.append([Where(table=self.tables, row=r, column=c + 1) for c in starts])
 
 
-def _walk(element: Element, out: _Out, depth: int) -> None:
-    out.text(element.text)
-    for child in element:
-        tag = child.tag
-        if tag in _SKIP:
-            pass
-        elif depth >= _MAX_DEPTH:
-            out.text(child.text_content())
-        elif tag == "table" and child.find(".//table") is None:
+def _walk(root: Element, out: _Out) -> None:
+    """Document order without recursion: content nested any depth is read, never dropped."""
+    out.text(root.text)
+    stack: list[tuple[bool, Element]] = [(False, child) for child in reversed(root)]
+    while stack:
+        closing, element = stack.pop()
+        tag = element.tag
+        if closing:
+            if tag in _BLOCK:
+                out.flush()
+            out.text(element.tail)
+        elif tag in _SKIP:
+            out.text(element.tail)
+        elif tag == "table" and element.find(".//table") is None:
             out.flush()
-            out.table(*_grid(child))
-        elif tag in _BLOCK:
-            out.flush()
-            _walk(child, out, depth + 1)
-            out.flush()
+            out.table(*_grid(element))
+            out.text(element.tail)
         else:
-            _walk(child, out, depth + 1)
-        out.text(child.tail)
+            if tag in _BLOCK:
+                out.flush()
+            out.text(element.text)
+            stack.append((True, element))
+            stack.extend((False, child) for child in reversed(element))
 
 
 def _rows_of(table: Element) -> list[Element]:

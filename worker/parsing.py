@@ -25,6 +25,7 @@ log = structlog.get_logger("worker.parsing")
 # Past the document's own limit (which the readers check between pages), the process is killed.
 _GRACE = 5.0
 _TICK = 0.2
+_TASKS_PER_PROCESS = 200
 
 Parse = Callable[[ParseJob], Parsed]
 KeepAlive = Callable[[], None]
@@ -72,6 +73,9 @@ class ParsePool:
             mp_context=context,
             initializer=limit_process,
             initargs=(self.settings.memory,),
+            # Memory a big document took is not given back to the system by the allocator: a
+            # process is replaced after a while so that it cannot stay large for ever.
+            max_tasks_per_child=_TASKS_PER_PROCESS,
         )
 
     def submit(self, jobs: Sequence[ParseJob]) -> list["Future[Parsed]"]:

@@ -1,6 +1,7 @@
 """`govreport ingest`, `reports`, `export`, `reparse` and `db` as a user runs them, on both databases."""
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -97,3 +98,15 @@ def test_config_masks_passwords(tmp_path: Path) -> None:
     done = run("postgresql://app:topsecret@db.example/x", tmp_path, "config")
     assert "GOVREPORT_DATABASE_URL=postgresql://app:***@db.example/x" in done.stdout
     assert "topsecret" not in done.stdout + done.stderr
+
+
+def test_reports_show_says_where_a_stored_number_was_read(database_url: str, inbox: Path, tmp_path: Path) -> None:
+    run(database_url, tmp_path, "ingest", "--no-progress", str(inbox / "native"))
+    sha = hashlib.sha256((inbox / "native" / "huaian-2024.pdf").read_bytes()).hexdigest()
+    key = "applications.new_received.natural_person"
+    shown = run(database_url, tmp_path, "reports", "show", sha[:12], "--cell", key)
+    assert shown.returncode == 0, shown.stderr
+    line = next(line for line in shown.stdout.splitlines() if line.strip().startswith(key))
+    assert "= 3001" in line and "page 4" in line and "box (" in line
+    everything = run(database_url, tmp_path, "reports", "show", sha[:12], "--evidence").stdout
+    assert everything.count(" page ") >= 150  # every number of the three tables, each with its page

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from tests.corpus import CORPUS
-from tests.render import random_cells, render
+from tests.native.office import render_docx
+from tests.native.pdf import render_pdf
+from tests.render import Block, random_cells, render
 from worker.core import parse_bytes
 from worker.core.document import Where, describe, evidence_json
 from worker.core.errors import ReportFailure
@@ -176,3 +178,16 @@ def test_a_password_protected_docx_or_xlsx_is_encrypted() -> None:
     for name in ("locked.docx", "locked.xlsx"):
         result = parse_bytes(data, name)
         assert result.failure is not None and result.failure.reason == FailureReason.ENCRYPTED
+
+
+def test_a_document_that_is_no_report_is_not_a_report_whatever_its_format() -> None:
+    budget = [
+        Block("title", "某某市2024年财政预算执行情况"),
+        Block("para", "2024年全市一般公共预算收入完成情况良好，同比增长百分之三点二。"),
+        Block("para", "支出方面，教育、卫生健康、社会保障等重点领域支出得到有效保障。"),
+    ]
+    rng = random.Random(1)
+    for data, fmt in ((render_pdf(budget, ruled=False, rng=rng), Format.PDF), (render_docx(budget, rng), Format.DOCX)):
+        result = parse_bytes(data, "budget.bin")
+        assert result.source.format == fmt
+        assert result.failure is not None and result.failure.reason == FailureReason.NOT_A_REPORT

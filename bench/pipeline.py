@@ -605,7 +605,7 @@ def table(summary: dict[str, Any]) -> str:
         )
     lines.append(
         f"{'prototype without parsing':<28} {'':>9} {PROTOTYPE_PER_SECOND:>9.1f} {PROTOTYPE_P50_MS:>9.1f}"
-        f" {'':>9} {'':>9}  reference (NOTES.md)"
+        f" {'':>9} {'':>9}  reference (measured earlier)"
     )
     lines.append("")
     for row in summary["scenarios"]:

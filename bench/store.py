@@ -55,7 +55,7 @@ STORE = "store 1/txn"
 STORE_BATCH = f"store {BATCH}/txn"
 CHUNK = 50  # reports prepared (off the clock) before each timed stretch
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-# Measured on this machine earlier (NOTES.md): Core, one transaction per report.
+# Measured on this machine earlier: Core, one transaction per report.
 REFERENCE = {"sqlite": 1500.0, "postgresql": 370.0}
 # Children first: the tables the benchmark writes, emptied between runs.
 TABLES = ("outbox", "sightings", "issues", "cells", "contents", "reports")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up everything govreport needs on a Debian machine: Python 3.11 with venv, LibreOffice (headless,
+# Set up everything govreport needs on a Debian machine: Python 3.11-3.13 with venv, LibreOffice (headless,
 # with CJK fonts), and ./.venv with the project and its dev tools. Safe to run again: it only does
 # what is missing.
 set -euo pipefail
@@ -20,7 +20,7 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-if ! command -v "$PYTHON" >/dev/null || ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+if ! command -v "$PYTHON" >/dev/null || ! "$PYTHON" -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))'; then
     apt_install python3 python3-venv python3-dev
     PYTHON=python3
 fi
@@ -48,7 +48,7 @@ fi
 
 # Reinstall only when the dependencies changed.
 stamp=.venv/.govreport-installed
-wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+wanted=$(sha256sum pyproject.toml setup.py | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
     .venv/bin/python -m pip install -q -e ".[dev]"

@@ -22,7 +22,7 @@ def _pristine_logging() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A migrated database on the real PostgreSQL, for the whole session."""
-    from tests.servers import postgres_database
+    from tests.support.servers import postgres_database
     from worker.adapters.db import make_engine, upgrade
 
     with postgres_database() as url:

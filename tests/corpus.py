@@ -1,4 +1,4 @@
-"""The corpus copied from ../shared/corpus: real reports and their hand-checked truth."""
+"""The corpus (tests/fixtures/corpus): real reports and their hand-checked truth."""
 
 import json
 from dataclasses import dataclass

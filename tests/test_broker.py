@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import pytest
 from pika.spec import BasicProperties
 
-from tests.pipeline_kit import AMQP, delete_namespace, new_namespace
-from tests.servers import require
+from tests.support.pipeline_kit import AMQP, delete_namespace, new_namespace
+from tests.support.servers import require
 from worker.adapters.broker import Broker, BrokerUnavailable, Message, PublishRefused, Topology, TopologyMismatch
 
 pytestmark = pytest.mark.rabbitmq

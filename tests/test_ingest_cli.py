@@ -81,7 +81,7 @@ def test_db_commands(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert "(empty)" in run(url, tmp_path, "db", "current").stdout
     assert run(url, tmp_path, "db", "upgrade").returncode == 0
-    assert "database 0002, code 0002" in run(url, tmp_path, "db", "current").stdout
+    assert "database 0003, code 0003" in run(url, tmp_path, "db", "current").stdout
 
 
 def test_the_embedded_default_is_a_file_under_the_working_directory(tmp_path: Path) -> None:

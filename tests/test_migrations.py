@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from tests.servers import postgres_database
+from tests.support.servers import postgres_database
 from worker.adapters.db import (
     SchemaOutdated,
     alembic_config,

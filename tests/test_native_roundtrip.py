@@ -17,7 +17,7 @@ from worker.core.document import Limits
 from worker.core.forms import TEMPLATES, Template
 from worker.core.parse import parse_document
 from worker.core.result import Format
-from worker.services import converter
+from worker.jobs import converter
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 REPORTS = 4  # per template: small, since every conversion is a LibreOffice run

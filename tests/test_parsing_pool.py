@@ -1,38 +1,16 @@
 """The parsing pool survives its documents: a process that dies or hangs ends only its own file,
 at once and as a failure, and the pool is renewed with the old processes gone."""
 
-import hashlib
 import os
-import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.corpus import CORPUS
-from worker.core.parse import Parsed
+from tests.support.faults import crash_or_hang, job
 from worker.parsing import ParsePool, PoolSettings
-from worker.services import ParseJob, parse_job
 
-SEED = sorted((CORPUS / "seeds").glob("*.txt"))[0].read_bytes()
 pytestmark = pytest.mark.timeout(120)
-
-
-def job(name: str, data: bytes = SEED, seconds: float = 60.0) -> ParseJob:
-    return ParseJob(data, name, hashlib.sha256(data + name.encode()).hexdigest(), len(data), 10**8, seconds)
-
-
-def crash_or_hang(job: ParseJob) -> Parsed:
-    """The real parser, except for files named to crash their process or hang it (as native code can)."""
-    if job.filename == "crash.pdf":
-        os.kill(os.getpid(), signal.SIGKILL)
-    if job.filename == "hang.pdf":
-        assert job.data is not None
-        Path(job.data.decode()).write_text(str(os.getpid()))  # the test's file, to check the kill
-        time.sleep(3600)
-    if job.filename == "greedy.pdf":
-        bytearray(600 * 1024 * 1024)  # over the pool's address-space cap
-    return parse_job(job)
 
 
 def _pids(pool: ParsePool) -> set[int]:

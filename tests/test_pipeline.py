@@ -16,7 +16,8 @@ from jsonschema import Draft202012Validator
 from pika.spec import BasicProperties
 
 from tests.corpus import CORPUS
-from tests.pipeline_kit import (
+from tests.support.faults import crash_or_hang
+from tests.support.pipeline_kit import (
     AMQP,
     EventSink,
     Proxy,
@@ -26,18 +27,18 @@ from tests.pipeline_kit import (
     publish_files,
     wait_until,
 )
-from tests.servers import require
-from tests.test_parsing_pool import crash_or_hang
+from tests.support.servers import require
 from worker.adapters.broker import Broker, Message, Topology
 from worker.adapters.db import make_engine, upgrade
 from worker.adapters.queries import Reader
 from worker.adapters.store import Store
 from worker.config import Settings
+from worker.consumer import Consumer
 from worker.core.parse import Parsed
+from worker.jobs import ParseJob, parse_job
 from worker.parsing import ParsePool, PoolSettings
-from worker.pipeline import Consumer, Relay
+from worker.relay import Relay
 from worker.runner import Roles, run
-from worker.services import ParseJob, parse_job
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 SEEDS = sorted((CORPUS / "seeds").glob("*.txt"))

@@ -20,14 +20,15 @@ from worker.core.parse import Parsed
 from worker.core.present import render_evidence, render_tables
 from worker.errors import GovReportError
 from worker.export import ExportFormat, write_csv, write_jsonl
+from worker.files import expand_paths
 from worker.ingest import ingest as run_ingest
 from worker.ingest import reparse as run_reparse
+from worker.jobs import parse_path
 from worker.logging import configure_logging
 from worker.parsing import pool_settings
 from worker.runner import Roles, install_stop_signals
 from worker.runner import run as run_pipeline
 from worker.schemas import stale, write
-from worker.services import expand_paths, parse_path
 
 app = typer.Typer(
     name="govreport",

@@ -1,11 +1,8 @@
 """Loading a backlog without the broker: read files, skip content already stored, parse, store."""
 
-import hashlib
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -13,19 +10,11 @@ import structlog
 from worker.adapters.queries import StoredContent
 from worker.adapters.store import Arrival, Outcome, Store
 from worker.core.document import evidence_json
-from worker.core.parse import Parsed
+from worker.files import FileData, expand_paths, read_given
+from worker.jobs import ParseJob, job_for, outcome, timed
 from worker.parsing import ParsePool, PoolSettings
-from worker.services import ParseJob, expand_paths, log_result, parse_job, sha256_of
 
 log = structlog.get_logger("worker.ingest")
-
-
-@dataclass(frozen=True, slots=True)
-class _File:
-    path: Path
-    sha256: str
-    arrival: Arrival
-    data: bytes | None  # None when over the size limit: it is hashed, never held in memory
 
 
 @dataclass(slots=True)
@@ -58,7 +47,7 @@ def ingest(
     """Parse and store files and folders; content already stored only gains a sighting."""
     tally = Tally()
     files = list(expand_paths(paths))
-    parser = ParsePool(pool, parse=_timed)
+    parser = ParsePool(pool, parse=timed)
     try:
         for start in range(0, len(files), batch):
             chunk = files[start : start + batch]
@@ -71,54 +60,28 @@ def ingest(
 
 
 def _ingest_chunk(chunk: list[Path], store: Store, max_bytes: int, pool: ParsePool, tally: Tally) -> None:
-    read: list[_File] = []
+    read: list[FileData] = []
     for path in chunk:
         tally.files += 1
         try:
-            read.append(_read(path, max_bytes))
+            read.append(read_given(path, max_bytes))
         except OSError as error:
             tally.unreadable.append(f"{path}: {error.strerror or error}")
             log.warning("ingest.unreadable", filename=path.name, path=str(path), error=str(error))
     known = store.known([f.sha256 for f in read])
-    fresh: dict[str, _File] = {}
+    fresh: dict[str, FileData] = {}
     seen_again: list[tuple[str, Arrival]] = []
     for file in read:
         if file.sha256 in known or file.sha256 in fresh:
-            seen_again.append((file.sha256, file.arrival))
+            seen_again.append((file.sha256, Arrival(file.path, file.size, file.mtime)))
         else:
             fresh[file.sha256] = file
-    parsed = _parse_all(list(fresh.values()), max_bytes, pool)
+    parsed = pool.run([job_for(f, max_bytes, pool.settings.seconds) for f in fresh.values()])
     results = [p.result for p in parsed]
-    saved = store.save(
-        [
-            Outcome(p.result, f.data, f.arrival, evidence_json(p.evidence))
-            for f, p in zip(fresh.values(), parsed, strict=True)
-        ]
-    )
+    saved = store.save([outcome(f, p.result, p.evidence) for f, p in zip(fresh.values(), parsed, strict=True)])
     store.sight(seen_again)
     tally.already_stored += len(seen_again) + sum(1 for s in saved if not s.created)
     tally.stored.update(r.status.value for r, s in zip(results, saved, strict=True) if s.created)
-
-
-def _read(path: Path, max_bytes: int) -> _File:
-    stat = path.stat()
-    arrival = Arrival(str(path.resolve()), stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
-    if stat.st_size > max_bytes:
-        return _File(path, sha256_of(path), arrival, None)
-    data = path.read_bytes()
-    return _File(path, hashlib.sha256(data).hexdigest(), arrival, data)
-
-
-def _parse_all(files: list[_File], max_bytes: int, pool: ParsePool) -> list[Parsed]:
-    jobs = [ParseJob(f.data, f.path.name, f.sha256, f.arrival.size, max_bytes, pool.settings.seconds) for f in files]
-    return pool.run(jobs)
-
-
-def _timed(job: ParseJob) -> Parsed:
-    started = time.perf_counter()
-    parsed = parse_job(job)
-    log_result(parsed.result, time.perf_counter() - started)
-    return parsed
 
 
 def reparse(contents: Iterator[StoredContent], store: Store, *, max_bytes: int) -> Tally:
@@ -126,7 +89,7 @@ def reparse(contents: Iterator[StoredContent], store: Store, *, max_bytes: int) 
     tally = Tally()
     for content in contents:
         tally.files += 1
-        parsed = _timed(ParseJob(content.data, content.filename, content.sha256, len(content.data), max_bytes))
+        parsed = timed(ParseJob(content.data, content.filename, content.sha256, len(content.data), max_bytes))
         store.replace(Outcome(parsed.result, content.data, evidence=evidence_json(parsed.evidence)))
         tally.stored[parsed.result.status.value] += 1
     return tally

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import structlog
 
 from worker.config import Settings
-from worker.core.parse import Parsed, failed
-from worker.core.result import FailureReason, Source
-from worker.services import ParseJob, parse_job, worker_process_init
+from worker.core.parse import Parsed
+from worker.core.result import FailureReason
+from worker.jobs import ParseJob, failed_job, parse_job, worker_process_init
 
 log = structlog.get_logger("worker.parsing")
 # Past the document's own limit (which the readers check between pages), the process is killed.
@@ -67,7 +67,7 @@ class ParsePool:
         # may hold locks at that moment, which the child would wait on for ever. A fork server
         # starts clean, and makes a renewed pool cheap.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["worker.services"])
+        context.set_forkserver_preload(["worker.jobs"])
         return ProcessPoolExecutor(
             max_workers=self.settings.workers,
             mp_context=context,
@@ -116,10 +116,10 @@ class ParsePool:
         if error is None:
             message = f"reading the document took longer than {self.settings.seconds + _GRACE:g} s"
             log.warning("parser.timeout", sha256=job.sha256, filename=job.filename, seconds=self.settings.seconds)
-            return _failed(job, FailureReason.UNREADABLE, message)
+            return failed_job(job, FailureReason.UNREADABLE, message)
         log.error("parser.crashed", sha256=job.sha256, filename=job.filename, error=str(error))
         message = f"the parser's process died on this document ({error}); kept for reprocess"
-        return _failed(job, FailureReason.INTERNAL_ERROR, message)
+        return failed_job(job, FailureReason.INTERNAL_ERROR, message)
 
     def _wait(self, futures: Sequence["Future[Parsed]"], count: int, keepalive: KeepAlive) -> bool:
         """Whether every future finished without a broken pool, within the batch's allowance."""
@@ -163,9 +163,4 @@ def _outcome(job: ParseJob, future: "Future[Parsed]") -> Parsed:
     if error is None:
         return future.result()
     log.error("parser.raised", sha256=job.sha256, filename=job.filename, exc_info=error)
-    return _failed(job, FailureReason.INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")
-
-
-def _failed(job: ParseJob, reason: FailureReason, message: str) -> Parsed:
-    source = Source(filename=job.filename, sha256=job.sha256, bytes=job.size)
-    return Parsed(failed(source, reason, message), {})
+    return failed_job(job, FailureReason.INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")

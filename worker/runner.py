@@ -13,8 +13,10 @@ from worker.adapters.db import ensure_schema, make_engine
 from worker.adapters.store import Store
 from worker.adapters.watch import Watcher
 from worker.config import Settings
+from worker.consumer import Consumer
+from worker.intake import Intake
 from worker.parsing import ParsePool, pool_settings
-from worker.pipeline import Consumer, Handover, Relay
+from worker.relay import Relay
 
 log = structlog.get_logger("worker.runner")
 _JOIN_TIMEOUT = 10.0
@@ -55,8 +57,8 @@ def run(settings: Settings, roles: Roles, stop: threading.Event) -> None:
     pool = _pool(settings) if roles.consume else None
     threads = _threads(settings, roles, store, topology, stop, wake, pool)
     watcher_broker = Broker(settings.broker, "govreport-watcher", transactional=True)
-    handover = Handover(watcher_broker, store, topology, settings.max_bytes)
-    watcher = _watcher(settings, handover) if roles.watch else None
+    intake = Intake(watcher_broker, store, topology, settings.max_bytes)
+    watcher = _watcher(settings, intake) if roles.watch else None
     for thread in threads:
         thread.start()
     if watcher is not None:
@@ -77,7 +79,7 @@ def run(settings: Settings, roles: Roles, stop: threading.Event) -> None:
     wake.set()  # the relay is waiting for a commit or its interval: let it see the stop now
     if watcher is not None:
         watcher.stop()
-        handover.broker.close()  # the watcher's threads are done with it
+        intake.broker.close()  # the watcher's threads are done with it
     for thread in threads:
         thread.join(_JOIN_TIMEOUT)
     if pool is not None:
@@ -129,14 +131,14 @@ def _threads(
     return threads
 
 
-def _watcher(settings: Settings, handover: Handover) -> Watcher:
+def _watcher(settings: Settings, intake: Intake) -> Watcher:
     settings.inbox.mkdir(parents=True, exist_ok=True)
     return Watcher(
         settings.inbox.resolve(),
-        handover,
+        intake,
         poll=settings.poll,
         quiet=settings.quiet,
         open_quiet=settings.open_quiet,
         rescan_every=settings.rescan_every,
-        is_handed_over=handover.is_handed_over,
+        is_handed_over=intake.is_handed_over,
     )

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from worker.constants import EVENT_CONTENT_TYPE, event_type, routing_key
 from worker.core.result import ParseResult, Status
-from worker.events import ReportEvent
+from worker.events import EVENT_CONTENT_TYPE, ReportEvent, event_type, routing_key
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # An identifier, not a location (`.invalid` is reserved and never resolves): a shared base lets

@@ -11,16 +11,18 @@ Raises:
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from worker import constants
 from worker.errors import PermanentError, TransientError
 
+# Every name this application uses on the broker: the topology's queues and exchanges are named below.
+APP_ID = "govreport"
+PERSISTENT = 2  # delivery mode: the broker keeps the message on disk
 FILE_ROUTING_KEY = "file"
 _CONNECTION_ERRORS = (
     pika.exceptions.AMQPConnectionError,
@@ -45,7 +47,7 @@ class TopologyMismatch(PermanentError):
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """Every exchange and queue of one namespace, with the parse queue's limits."""
+    """The one place exchanges and queues are named: those of one namespace, with the parse queue's limits."""
 
     namespace: str
     delivery_limit: int = 5
@@ -53,27 +55,27 @@ class Topology:
     @property
     def files(self) -> str:
         """The direct exchange the watcher publishes files to."""
-        return constants.files_exchange(self.namespace)
+        return f"{self.namespace}.files"
 
     @property
     def parse(self) -> str:
         """The quorum queue consumers take files from."""
-        return constants.parse_queue(self.namespace)
+        return f"{self.namespace}.parse"
 
     @property
     def dlx(self) -> str:
         """The fanout exchange of messages that kept failing."""
-        return constants.dead_letter_exchange(self.namespace)
+        return f"{self.namespace}.dlx"
 
     @property
     def dlq(self) -> str:
         """The queue of messages that kept failing."""
-        return constants.dead_letter_queue(self.namespace)
+        return f"{self.namespace}.parse.dlq"
 
     @property
     def events(self) -> str:
         """The topic exchange of result events."""
-        return constants.events_exchange(self.namespace)
+        return f"{self.namespace}.events"
 
     def declare(self, channel: BlockingChannel) -> None:
         """Declare everything, idempotently; a queue with other arguments is a TopologyMismatch."""
@@ -131,6 +133,38 @@ class Delivery:
         return int(self.headers.get("x-delivery-count", 0))
 
 
+class MessageBroker(Protocol):
+    """What the pipeline's workers need of a broker: `Broker` on RabbitMQ, or an in-memory one in tests."""
+
+    def declare(self, topology: Topology) -> None:
+        """Declare a topology (connecting first)."""
+
+    def publish(self, messages: list[Message]) -> None:
+        """Publish; return only when the broker has every message."""
+
+    def batches(self, queue: str, *, prefetch: int, size: int, wait: float) -> Iterator[list[Delivery]]:
+        """Deliveries in micro-batches; an empty batch when quiet."""
+        ...
+
+    def get(self, queue: str) -> Delivery | None:
+        """One message from a queue, unacknowledged, or None when it is empty."""
+
+    def stop_consuming(self) -> None:
+        """Cancel the consumer; unacked deliveries go back to the queue."""
+
+    def ack(self, last: Delivery, *, multiple: bool = True) -> None:
+        """Acknowledge a delivery (and, `multiple`, every earlier one)."""
+
+    def nack(self, delivery: Delivery, *, requeue: bool) -> None:
+        """Reject one delivery."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait while keeping the connection alive."""
+
+    def close(self) -> None:
+        """Close the connection."""
+
+
 @dataclass(slots=True)
 class Broker:
     """One connection and one channel, for one thread. The channel confirms each message, or,
@@ -154,7 +188,7 @@ class Broker:
         parameters.heartbeat = self.heartbeat
         # A broker under a resource alarm blocks publishers silently: give up after a minute.
         parameters.blocked_connection_timeout = 60
-        parameters.client_properties = {"connection_name": self.name, "product": constants.APP_ID}
+        parameters.client_properties = {"connection_name": self.name, "product": APP_ID}
         parameters.connection_attempts = 1
         try:
             self.connection = pika.BlockingConnection(parameters)
@@ -169,6 +203,10 @@ class Broker:
             self.close()
             raise BrokerUnavailable(f"RabbitMQ unreachable: {type(error).__name__}") from error
         return self.channel
+
+    def declare(self, topology: Topology) -> None:
+        """Declare a topology on this connection (opening it if needed)."""
+        topology.declare(self.connect())
 
     def close(self) -> None:
         """Close the connection, ignoring a connection that is already gone."""
@@ -243,10 +281,18 @@ class Broker:
             except _CONNECTION_ERRORS:
                 self.close()
 
-    def ack(self, last: Delivery) -> None:
-        """Acknowledge every delivery up to and including `last`."""
+    def get(self, queue: str) -> Delivery | None:
+        """One message from a queue, to be acked or nacked, or None when the queue is empty."""
         with self.translated() as channel:
-            channel.basic_ack(last.tag, multiple=True)
+            method, properties, body = channel.basic_get(queue, auto_ack=False)
+        if method is None or properties is None or body is None:
+            return None
+        return Delivery(int(method.delivery_tag), bool(method.redelivered), properties, body)
+
+    def ack(self, last: Delivery, *, multiple: bool = True) -> None:
+        """Acknowledge `last` and (`multiple`) every delivery before it on this channel."""
+        with self.translated() as channel:
+            channel.basic_ack(last.tag, multiple=multiple)
 
     def nack(self, delivery: Delivery, *, requeue: bool) -> None:
         """Reject one delivery: back to the queue, or (not requeued) to the dead-letter exchange."""

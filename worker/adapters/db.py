@@ -15,7 +15,10 @@ from sqlalchemy.engine import Engine, make_url
 
 from worker.errors import TransientError
 
-MIGRATIONS = Path(__file__).resolve().parent.parent.parent / "migrations"
+_PACKAGE = Path(__file__).resolve().parent.parent
+# A wheel ships migrations/ inside the package (setup.py maps it there); a checkout has it at its top.
+_SHIPPED = _PACKAGE / "migrations"
+MIGRATIONS = _SHIPPED if _SHIPPED.is_dir() else _PACKAGE.parent / "migrations"
 
 
 class DatabaseUnavailable(TransientError):

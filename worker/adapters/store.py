@@ -25,7 +25,7 @@ from worker import __version__
 from worker.adapters.db import DatabaseUnavailable, make_engine
 from worker.core.checks import check_cross_year
 from worker.core.result import CellValue, Code, Issue, ParseResult, Status
-from worker.events import make_event
+from worker.events import outbox_row
 from worker.models import utcnow
 
 _T = SQLModel.metadata.tables
@@ -124,6 +124,12 @@ class Store:
             self._flush(connection, writes)
         return saved
 
+    def insert_new(self, table: sa.Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+        """Insert rows in one transaction, skipping those whose unique `keys` are stored already."""
+        if rows:
+            with self.begin() as connection:
+                connection.execute(self._insert(table).on_conflict_do_nothing(index_elements=list(keys)), rows)
+
     def replace(self, outcome: Outcome) -> Saved:
         """Store a new parse of a stored report (a parser upgrade): its cells, issues and result
         are replaced in one transaction, with an event for the new outcome."""
@@ -172,18 +178,9 @@ class Store:
         writes.cells.extend((report_id, key, None if v is None else float(v)) for key, v in result.cells.items())
         writes.issues.extend(_issue_row(report_id, issue) for issue in result.issues)
         self._sighting(report_id, outcome.arrival, now, writes)
-        key, event = make_event(result, self.parser_version, now)
-        writes.outbox.append(
-            {
-                "id": event.id,
-                "report_id": report_id,
-                "routing_key": key,
-                "body": event.model_dump_json(),
-                "created_at": now,
-                "attempts": 0,
-            }
-        )
-        return event.id
+        row = outbox_row(report_id, result, self.parser_version, now)
+        writes.outbox.append(row)
+        return str(row["id"])
 
     def _sighting(self, report_id: int, arrival: Arrival | None, now: datetime, writes: _Writes) -> None:
         if arrival is not None:

@@ -68,7 +68,8 @@ _EVENTS: list[type[FileSystemEvent]] = [
 
 @dataclass(frozen=True, slots=True)
 class DroppedFile:
-    """A regular file in the inbox whose size and mtime stayed unchanged for the quiet period."""
+    """A regular file in the inbox whose size and mtime stayed unchanged for the quiet period: what
+    the watcher saw, never read here (reading is `worker.files`' job, on the callback's side)."""
 
     path: Path
     size: int

@@ -107,3 +107,23 @@ def _merge(spans: Sequence[Span]) -> list[Span]:
 
 def _add_unclaimed(bands: list[Span], new: Sequence[Span]) -> list[Span]:
     return [*bands, *(span for span in new if not any(overlaps(span, b) for b in bands))]
+
+
+def infer_bands_in_order(lines: Sequence[Sequence[Span]], headers: Sequence[Span] = ()) -> tuple[Span, ...]:
+    """`infer_bands` for values that wander within their column (`pdftotext -layout` rounds every
+    glyph to a character cell, so `61` and `0` of one column need not overlap): in the lines with
+    the most values, the i-th value of each is in the i-th column, so each band spans them all.
+    Where those bands would overlap, the lines do not agree on their columns: `infer_bands`."""
+    most = max((len(line) for line in lines), default=0)
+    full = [line for line in lines if len(line) == most]
+    if not most:
+        return ()
+    bands = [Span(min(line[i].x0 for line in full), max(line[i].x1 for line in full)) for i in range(most)]
+    if any(overlaps(a, b) or a.x0 >= b.x0 for a, b in zip(bands, bands[1:], strict=False)):
+        return infer_bands(lines, headers)
+    spare = [span for line in lines if len(line) < most for span in line]
+    bands = _add_unclaimed(bands, _merge([s for s in spare if not any(overlaps(s, b) for b in bands)]))
+    for header in sorted(headers, key=lambda s: s.x1 - s.x0):
+        if not any(overlaps(header, b) for b in bands):
+            bands = _add_unclaimed(bands, [header])
+    return tuple(sorted(bands, key=lambda s: s.x0))

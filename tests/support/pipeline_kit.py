@@ -14,7 +14,8 @@ from typing import Any
 import pika
 
 from worker.adapters.broker import Broker, Topology
-from worker.messages import FileMessage, file_message
+from worker.files import FileData
+from worker.messages import file_message
 
 AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -84,7 +85,7 @@ class EventSink:
         self._thread.join(5)
 
 
-def publish_files(namespace: str, files: list[FileMessage], delivery_limit: int = 5) -> None:
+def publish_files(namespace: str, files: list[FileData], delivery_limit: int = 5) -> None:
     """Publish file messages as the watcher would (declaring the topology first)."""
     topology = Topology(namespace, delivery_limit)
     broker = Broker(AMQP, "test-publisher")
@@ -93,15 +94,13 @@ def publish_files(namespace: str, files: list[FileMessage], delivery_limit: int 
     broker.close()
 
 
-def as_message(path: Path, name: str | None = None) -> FileMessage:
+def as_message(path: Path, name: str | None = None) -> FileData:
     """A file message for a file's bytes, as the watcher would send it."""
     import hashlib
 
     data = path.read_bytes()
     stat = path.stat()
-    return FileMessage(
-        name or path.name, str(path), len(data), stat.st_mtime_ns, hashlib.sha256(data).hexdigest(), False, data
-    )
+    return FileData(name or path.name, str(path), len(data), stat.st_mtime_ns, hashlib.sha256(data).hexdigest(), data)
 
 
 class Proxy:

@@ -1,0 +1,83 @@
+"""Reading a dropped file, once, for every entry point (the watcher's hand-over, `ingest`, `parse`):
+opened without following a link, hashed, and held in memory only under the size limit."""
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class FileData:
+    """A file's identity and bytes as read once: what the watcher publishes, what a consumer reads
+    back from a delivery, and what `ingest` parses. Its one reason to exist: the bytes travel with
+    where they came from, so no one after the reader needs access to the share."""
+
+    filename: str
+    path: str  # "" when not known (a message from another publisher)
+    size: int
+    mtime_ns: int
+    sha256: str
+    data: bytes | None  # None when over the size limit: it was hashed in chunks, never held in memory
+
+    @property
+    def too_large(self) -> bool:
+        """Whether the file was over the size limit (and so carries no bytes)."""
+        return self.data is None
+
+    @property
+    def mtime(self) -> datetime:
+        """The file's modification time (about when it was closed)."""
+        return datetime.fromtimestamp(self.mtime_ns / 1e9, UTC)
+
+
+def open_no_follow(path: Path) -> BinaryIO:
+    """Open a file for reading, refusing a symlink (one may be swapped in after a check)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks: a file over the size limit is never held in memory."""
+    digest = hashlib.sha256()
+    with open_no_follow(path) as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_file(
+    path: Path, max_bytes: int, *, name: str | None = None, size: int | None = None, mtime_ns: int | None = None
+) -> FileData:
+    """Read a file without following a link. `size` and `mtime_ns` are as the watcher saw them (else
+    as the file is now); `name` is the name it was given by (else its own). Raises OSError."""
+    if size is None or mtime_ns is None:
+        stat = path.stat()
+        size, mtime_ns = stat.st_size, stat.st_mtime_ns
+    filename = name or path.name
+    if size > max_bytes:
+        return FileData(filename, str(path), size, mtime_ns, sha256_of(path), None)
+    with open_no_follow(path) as handle:
+        data = handle.read()
+    return FileData(filename, str(path), size, mtime_ns, hashlib.sha256(data).hexdigest(), data)
+
+
+def read_given(path: Path, max_bytes: int) -> FileData:
+    """Read a file a person named (`ingest`, `parse`): a link they gave is followed to its target."""
+    return read_file(path.resolve(), max_bytes, name=path.name)
+
+
+def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files as given, and the files of folders (recursively, sorted, hidden names skipped)."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+                if child.is_file() and not hidden:
+                    yield child
+        else:
+            yield path

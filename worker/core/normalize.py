@@ -11,7 +11,7 @@ from typing import Literal
 
 import opencc
 
-# One converter for the process: OpenCC's converter is safe to share (NOTES.md) and costly to build.
+# One converter for the process: OpenCC's converter is safe to share (it holds the GIL) and costly to build.
 _T2S = opencc.OpenCC("t2s")
 
 _TRANSLATE = str.maketrans(

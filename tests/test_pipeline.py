@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,9 @@ from jsonschema import Draft202012Validator
 from pika.spec import BasicProperties
 
 from tests.corpus import CORPUS
+from tests.native.office import render_docx, render_xlsx
+from tests.native.pdf import render_pdf
+from tests.render import native_blocks, random_cells
 from tests.support.faults import crash_or_hang
 from tests.support.pipeline_kit import (
     AMQP,
@@ -431,3 +435,43 @@ def test_a_document_that_kills_its_parsing_process_fails_alone_at_once(
     assert stored is not None and stored.result.failure is not None
     assert len(sink.events) == 2
     engine.dispose()
+
+
+def test_documents_dropped_in_every_format_are_ingested_and_announced(
+    namespace: str, sink: EventSink, tmp_path: Path
+) -> None:
+    rng = random.Random(5)
+    cells = random_cells(rng, "2021")
+    blocks = native_blocks(cells, "2021", org="川汇区信访局", year=2023, rng=rng)
+    documents = {
+        "huaian-2024.pdf": (CORPUS / "native" / "huaian-2024.pdf").read_bytes(),
+        "blank-form.docx": (CORPUS / "native" / "template-2021-blank.docx").read_bytes(),
+        "report.docx": render_docx(blocks, rng),
+        "report.xlsx": render_xlsx(blocks, rng),
+        "report-drawn.pdf": render_pdf(blocks, ruled=False, rng=rng),
+        "truncated.pdf": (CORPUS / "native" / "huaian-2024.pdf").read_bytes()[:4000],
+    }
+    with Pipeline(settings_for(namespace, tmp_path)) as pipeline:
+        time.sleep(0.5)
+        for name, data in documents.items():
+            (pipeline.settings.inbox / name).write_bytes(data)
+        events = sink.wait_for(len(documents), timeout=90)
+        time.sleep(1.0)  # nothing more may come
+        assert len(sink.events) == len(documents)
+    by_name = {body["data"]["source"]["filename"]: (key, body["data"]) for key, body, _ in events}
+    for key, body, _ in events:
+        assert list(validator(key).iter_errors(body)) == []
+    assert {n: d["source"]["format"] for n, (_, d) in by_name.items()} == {
+        "huaian-2024.pdf": "pdf",
+        "blank-form.docx": "docx",
+        "report.docx": "docx",
+        "report.xlsx": "xlsx",
+        "report-drawn.pdf": "pdf",
+        "truncated.pdf": "pdf",
+    }
+    assert by_name["huaian-2024.pdf"][0] == "report.valid" and by_name["huaian-2024.pdf"][1]["source"]["pages"] == 6
+    assert by_name["blank-form.docx"][0] == "report.invalid"
+    for name in ("report.docx", "report.xlsx", "report-drawn.pdf"):
+        key, data = by_name[name]
+        assert key == "report.valid" and data["cells"] == cells, name
+    assert by_name["truncated.pdf"][1]["failure"]["reason"] == "unreadable"

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -214,6 +215,22 @@ def test_bad_files_become_stored_failures_with_events(namespace: str, sink: Even
         assert list(validator(key).iter_errors(body)) == []
 
 
+def _consume_and_relay(
+    consumer: Consumer, store: Store, topology: Topology, sink: EventSink, wake: threading.Event, count: int
+) -> list[tuple[str, dict[str, Any], Any]]:
+    """Run a consumer and a relay in threads until `count` events arrived; stop them both."""
+    relay = Relay(Broker(AMQP, "test-relay"), store, topology, stop=consumer.stop, wake=wake, interval=0.2)
+    threads = [threading.Thread(target=consumer.run), threading.Thread(target=relay.run)]
+    for thread in threads:
+        thread.start()
+    try:
+        return sink.wait_for(count, timeout=60)
+    finally:
+        consumer.stop.set()
+        for thread in threads:
+            thread.join(30)
+
+
 def _parse_with_a_bug(job: ParseJob) -> Parsed:
     """The real parser, except that one file makes it raise, as a bug that escapes would."""
     if job.filename == "poison.txt":
@@ -240,17 +257,8 @@ def test_a_poison_message_ends_in_the_dead_letter_queue_and_a_failure_event(
         committed=wake.set,
         parse=_parse_with_a_bug,
     )
-    relay = Relay(Broker(AMQP, "test-relay"), store, topology, stop=stop, wake=wake, interval=0.2)
     publish_files(namespace, [as_message(SEEDS[0], "poison.txt"), as_message(SEEDS[4])], settings.delivery_limit)
-    threads = [threading.Thread(target=consumer.run), threading.Thread(target=relay.run)]
-    for thread in threads:
-        thread.start()
-    try:
-        events = sink.wait_for(2, timeout=60)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
+    events = _consume_and_relay(consumer, store, topology, sink, wake, count=2)
     by_status = {body["data"]["status"]: body for _, body, _ in events}
     assert set(by_status) == {"valid", "failed"}
     failure = by_status["failed"]["data"]
@@ -409,17 +417,10 @@ def test_a_document_that_kills_its_parsing_process_fails_alone_at_once(
         max_bytes=settings.max_bytes,
         committed=wake.set,
     )
-    relay = Relay(Broker(AMQP, "test-relay"), store, topology, stop=stop, wake=wake, interval=0.2)
     publish_files(namespace, [as_message(SEEDS[0], "crash.pdf"), as_message(SEEDS[4])], settings.delivery_limit)
-    threads = [threading.Thread(target=consumer.run), threading.Thread(target=relay.run)]
-    for thread in threads:
-        thread.start()
     try:
-        events = sink.wait_for(2, timeout=60)
+        events = _consume_and_relay(consumer, store, topology, sink, wake, count=2)
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(30)
         pool.shutdown()
     by_status = {body["data"]["status"]: body["data"] for _, body, _ in events}
     assert set(by_status) == {"valid", "failed"}

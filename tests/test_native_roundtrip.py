@@ -20,7 +20,7 @@ from worker.core.result import Format
 from worker.jobs import converter
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-REPORTS = 4  # per template: small, since every conversion is a LibreOffice run
+REPORTS = 2  # per template: small, since every conversion is a LibreOffice run (~2 s)
 
 
 @cache

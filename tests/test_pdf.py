@@ -27,7 +27,7 @@ from worker.core import parse_bytes
 from worker.core.columns import Span, infer_bands, place, place_line
 from worker.core.document import Limits
 from worker.core.errors import ReportFailure
-from worker.core.forms import TEMPLATES, Template
+from worker.core.forms import APPLICATION_COLUMNS, TEMPLATES, Template
 from worker.core.parse import parse_document
 from worker.core.readers.pdf import read_pdf
 from worker.core.result import FailureReason, Format, ParseResult, Status
@@ -353,3 +353,15 @@ def test_memory_stays_flat_over_many_documents(huaian: bytes) -> None:
     for _ in range(60):
         read_pdf(huaian, Limits())
     assert resident_kib() - before < 16 * 1024
+
+
+def test_a_table_row_broken_by_a_page_is_one_row() -> None:
+    # LibreOffice's PDF of a Word report: the row 6.属于四类过程性信息 starts at the foot of page 2
+    # with its values ("6.属于四" | 3 | 0 ...) and its label ends on top of page 3 ("类过程性信息").
+    data = (NATIVE.parent.parent / "made" / "libreoffice-row-broken-by-page.pdf").read_bytes()
+    parsed = parse_document(data, "broken-row.pdf")
+    result = parsed.result
+    assert result.status == "valid" and "W_MISSING_CELL" not in result.codes()
+    keys = [f"applications.denied_process_info.{c}" for c in APPLICATION_COLUMNS]
+    assert [result.cells[k] for k in keys] == [3, 0, 0, 0, 0, 0, 3]
+    assert {parsed.evidence[k].page for k in keys} == {2}

@@ -30,6 +30,7 @@ from worker.core.errors import ReportFailure
 from worker.core.forms import APPLICATION_COLUMNS, TEMPLATES, Template
 from worker.core.parse import parse_document
 from worker.core.readers.pdf import read_pdf
+from worker.core.readers.pdf_lines import join_wrapped
 from worker.core.result import FailureReason, Format, ParseResult, Status
 
 NATIVE = Path(__file__).parent / "fixtures" / "corpus" / "native"
@@ -365,3 +366,10 @@ def test_a_table_row_broken_by_a_page_is_one_row() -> None:
     keys = [f"applications.denied_process_info.{c}" for c in APPLICATION_COLUMNS]
     assert [result.cells[k] for k in keys] == [3, 0, 0, 0, 0, 0, 3]
     assert {parsed.evidence[k].page for k in keys} == {2}
+
+
+def test_a_number_wrapped_in_a_narrow_cell_is_one_number() -> None:
+    assert join_wrapped(["1005", "8"]) == "10058"  # LibreOffice wraps a wide number in its cell
+    assert join_wrapped(["1,23", "4"]) == "1,234"
+    assert join_wrapped(["Annual", "report"]) == "Annual report"
+    assert join_wrapped(["本年新收", "申请数量"]) == "本年新收申请数量"

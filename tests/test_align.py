@@ -1,15 +1,36 @@
-"""Alignment on streams of cells: which row gets which values, whatever the line breaks."""
+"""Alignment on streams of cells: which row gets which values, whatever the line breaks.
 
-from worker.core.align import align
-from worker.core.cells import tokenize_rows
+A number goes into a cell only when the layout settles the cell (separators with their empty
+cells, columns, or an exact count); otherwise the row's cells are null and the alignment says why.
+The classes of damage of issue 8 each have a test here: a label fused with its first value (a),
+a short row (b), space-aligned text (c, with `test_cells.py` for the columns), page furniture
+inside a row (d) and rows whose label is only half printed (e).
+"""
+
+import random
+import re
+
+from tests.render import random_cells, render
+from worker.core import parse_bytes
+from worker.core.align import Alignment, align
+from worker.core.cells import text_to_rows, tokenize_rows
 from worker.core.forms import Template
+from worker.core.labels import candidates
 
 SEVEN = ["1", "2", "3", "4", "5", "6", "21"]
 
 
+def aligned(template: Template, *lines: list[str]) -> Alignment:
+    return align(template, tokenize_rows([list(line) for line in lines]))
+
+
 def cells_of(template: Template, *lines: list[str]) -> dict[str, object]:
-    alignment = align(template, tokenize_rows([list(line) for line in lines]))
+    alignment = aligned(template, *lines)
     return {k: (t.value if t is not None and t.value is not None else None) for k, t in alignment.cells.items()}
+
+
+def text_cells(template: Template, text: str) -> dict[str, object]:
+    return cells_of(template, *text_to_rows(text))
 
 
 def row(cells: dict[str, object], prefix: str) -> list[object]:
@@ -30,9 +51,12 @@ def test_one_cell_per_line() -> None:
 
 
 def test_a_short_row_never_borrows_from_the_next() -> None:
-    cells = cells_of("2021", ["规章", "0", "0"], ["行政规范性文件", "1", "2", "3"])
-    assert row(cells, "active.regulations") == [0, 0, None]
+    # Two values for three columns, and nothing to say which column is blank: all three are null.
+    alignment = aligned("2021", ["规章", "0", "0"], ["行政规范性文件", "1", "2", "3"])
+    cells: dict[str, object] = {k: (t.value if t is not None else None) for k, t in alignment.cells.items()}
+    assert row(cells, "active.regulations") == [None, None, None]
     assert row(cells, "active.normative_documents") == [1, 2, 3]
+    assert alignment.doubts["active.regulations.issued"].startswith("2 values for 3 columns")
 
 
 def test_layout_empties_at_the_ends_of_a_line_are_not_cells() -> None:
@@ -117,3 +141,153 @@ def test_ocr_junk_after_a_label_is_skipped() -> None:
 def test_tables_found() -> None:
     alignment = align("2021", tokenize_rows([["规章", "0", "0", "0"], ["行政许可", "1"]]))
     assert alignment.tables_found == frozenset({"active"})
+
+
+# ---------------------------------------------------------------- a. a label fused with a value
+
+
+FUSED = """二、主动公开政府信息情况
+第二十条第(一)项
+信息内容\t本年制发件数\t本年废止件数\t现行有效件数
+规章\t规章 2\t2\t41
+T政规范性文件\tT政规范性文件 3\t6\t97
+第二十条第(五)项
+信息内容\t本年处理决定数量
+T政许可\tT政许可 15
+"""
+
+
+def test_a_label_fused_with_its_first_value_after_a_clean_copy() -> None:
+    cells = text_cells("2021", FUSED)
+    assert row(cells, "active.regulations") == [2, 2, 41]
+    assert row(cells, "active.normative_documents") == [3, 6, 97]
+    assert row(cells, "active.licensing") == [15]
+
+
+def test_a_fused_value_lost_never_lets_the_row_take_the_next_rows_value() -> None:
+    # The fused `3` is unreadable, and 行政许可's label (`行攻许可`) is not recognised: the 15 after
+    # it belongs to no row this alignment knows, least of all to 行政规范性文件.
+    lines = [["T政规范性文件 □"], ["6"], ["97"], ["行攻许可"], ["15"]]
+    cells = cells_of("2021", ["规章", "0", "0", "0"], *lines)
+    assert row(cells, "active.normative_documents") == [None, 6, 97]
+    assert 15 not in row(cells, "active.normative_documents")
+    assert row(cells, "active.licensing") == [None]
+
+
+def test_a_fused_row_short_of_a_value_is_null_not_shifted() -> None:
+    # One value per line after a fused label, one of them lost: 2 values for 3 columns.
+    cells = cells_of("2021", ["规章 12"], ["140"], ["行政规范性文件"], ["1"], ["2"], ["3"])
+    assert row(cells, "active.regulations") == [None, None, None]
+    assert row(cells, "active.normative_documents") == [1, 2, 3]
+
+
+def test_ocr_look_alikes_are_read_as_the_label() -> None:
+    assert candidates("2021", "T政许可")[0].row == 2  # 行政许可
+    assert candidates("2021", "5.要求行政机关确认或重新出具己获取信息")[0].exact
+
+
+# ---------------------------------------------------------------- b. a short row
+
+
+def test_a_pipe_row_with_fewer_values_than_columns_is_null_with_a_reason() -> None:
+    text = "| 信息内容 | 本年制发件数 | 本年废止件数 | 现行有效件数 |\n|---|---|---|---|\n| 规章 | 12 | 140 |\n"
+    text += "| 行政规范性文件 | 1 | 2 | 3 |\n"
+    alignment = align("2021", tokenize_rows(text_to_rows(text)))
+    assert [alignment.cells[f"active.regulations.{c}"] for c in ("issued", "repealed", "in_force")] == [None] * 3
+    assert alignment.doubts["active.regulations.repealed"] == (
+        "2 values for 3 columns, and nothing to say which columns they fill"
+    )
+    assert "active.regulations.issued" not in alignment.where
+
+
+def test_separators_with_their_empty_cells_settle_a_short_row() -> None:
+    # `规章\t0\t0\t\t` (seed 003): the empty cell after the second value is the third column.
+    cells = text_cells("2021", "规章\t0\t0\t\t\t\n行政规范性文件\t\t7\t1\n")
+    assert row(cells, "active.regulations") == [0, 0, None]
+    assert row(cells, "active.normative_documents") == [None, 7, 1]
+
+
+def test_as_many_values_as_columns_is_proof_enough() -> None:
+    # An empty cell too many (a converter's colspan) does not shift the values: the count settles it.
+    cells = cells_of("2021", ["一、本年新收政府信息公开申请数量", "64", "0", "", "0", "2", "0", "4", "70"])
+    assert row(cells, "applications.new_received") == [64, 0, 0, 2, 0, 4, 70]
+
+
+# ---------------------------------------------------------------- c. labels apart from their values
+
+
+def test_values_centred_between_a_wrapped_labels_lines() -> None:
+    lines = [
+        ["(二)部分公开(区分处理的,只计"],
+        ["", "3", "0", "0", "0", "0", "0", "3"],
+        ["这一情形,不计其他情形)"],
+        ["1.属于国家秘"],
+        ["密", "1", "0", "0", "0", "0", "0", "1"],
+        ["2.其他法律法", "0", "0", "0", "0", "0", "0", "0"],
+        ["规禁止公开"],
+    ]
+    cells = cells_of("2021", ["(一)予以公开", *SEVEN], *lines)
+    assert row(cells, "applications.partially_granted") == [3, 0, 0, 0, 0, 0, 3]
+    assert row(cells, "applications.denied_state_secret") == [1, 0, 0, 0, 0, 0, 1]
+    assert row(cells, "applications.denied_prohibited_by_law") == [0] * 7
+
+
+def test_a_row_printed_blank_one_cell_a_line_leaves_the_next_rows_value_to_it() -> None:
+    # 行政许可's value printed as nothing: the 5 after 行政处罚 is 行政处罚's, not 行政许可's.
+    cells = cells_of("2021", ["行政许可"], ["行政处罚"], ["5"], ["行政强制"], ["0"])
+    assert row(cells, "active.licensing") == [None]
+    assert row(cells, "active.penalty") == [5]
+    assert row(cells, "active.coercion") == [0]
+
+
+def test_a_line_of_values_whose_label_was_not_recognised_goes_to_no_row() -> None:
+    lines = [["5.属于三类内部事务信息", *SEVEN], ["6.属于四类过稈性倍息"], ["9", "0", "0", "0", "0", "0", "9"]]
+    lines += [["7.属于行政执法案卷"], ["2", "0", "0", "0", "0", "0", "2"]]
+    cells = cells_of("2021", *lines)
+    assert row(cells, "applications.denied_enforcement_files") == [2, 0, 0, 0, 0, 0, 2]
+    assert 9 not in row(cells, "applications.denied_enforcement_files")
+
+
+# ---------------------------------------------------------------- d. page furniture inside a row
+
+
+def test_page_furniture_between_a_label_and_its_values() -> None:
+    text = "行政处罚\n- 3 -\n\x0c某某县某某局2022年政府信息公开工作年度报告\n22\n0\n53\n行政强制\n1\n2\n3\n"
+    cells = text_cells("2019", text)
+    assert row(cells, "active.penalty") == [22, 0, 53]
+    assert row(cells, "active.coercion") == [1, 2, 3]
+
+
+def test_a_repeated_header_inside_a_tall_row() -> None:
+    lines = [["(二)部分公开(区分处理的,只计"], ["申请人情况"], ["自然人", "法人或其他组织", "总计"]]
+    lines += [["0", "1", "0", "0", "0", "0", "1"], ["这一情形,不计其他情形)"], ["1.属于国家秘密", *SEVEN]]
+    cells = cells_of("2021", ["(一)予以公开", *SEVEN], *lines)
+    assert row(cells, "applications.partially_granted") == [0, 1, 0, 0, 0, 0, 1]
+    assert row(cells, "applications.denied_state_secret") == [1, 2, 3, 4, 5, 6, 21]
+
+
+# ---------------------------------------------------------------- e. rows whose label is half printed
+
+
+def test_the_head_of_a_wrapped_numbered_label_names_its_row() -> None:
+    assert candidates("2021", '3.危及"三安')[0].row == candidates("2021", '3.危及"三安全一稳定"')[0].row
+    lines = [
+        ["2.其他法律行政法规禁止公开", *SEVEN],
+        ['3.危及"三安'],
+        ["7", "0", "0", "0", "0", "0", "7"],
+        ['全一稳定"'],
+    ]
+    cells = cells_of("2021", *lines)
+    assert row(cells, "applications.denied_security_stability") == [7, 0, 0, 0, 0, 0, 7]
+
+
+def test_the_warning_says_why_a_short_rows_cells_are_null() -> None:
+    rng = random.Random(3)
+    text = render(random_cells(rng, "2021"), "2021", "markdown", rng=rng)
+    text = re.sub(r"^\| 规章 \|.*$", "| 规章 | 12 | 140 |", text, count=1, flags=re.MULTILINE)
+    result = parse_bytes(text.encode(), "report.md")
+    assert [result.cells[f"active.regulations.{c}"] for c in ("issued", "repealed", "in_force")] == [None] * 3
+    (warning,) = [i for i in result.issues if "active.regulations.issued" in i.cells]
+    assert warning.code == "W_MISSING_CELL"
+    assert warning.message.endswith("2 values for 3 columns, and nothing to say which columns they fill")
+    assert result.status == "valid"  # table 二 has no identity: the null is the only sign, and it is there

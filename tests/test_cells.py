@@ -1,10 +1,22 @@
-"""Cells: layouts split into the same cells; each cell becomes a number, a blank or text."""
+"""Cells: layouts split into the same cells; each cell becomes a number, a blank or text.
 
+Separators keep the empty cells that say where a value stands; space-aligned text (`pdftotext
+-layout`) keeps each value in its column, counted in display columns or in characters.
+"""
+
+import json
+import unicodedata
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from worker.core import parse_bytes
 from worker.core.cells import Kind, text_to_rows, tokenize_cell
+from worker.core.layout import read_space_aligned
+from worker.core.normalize import normalize
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.mark.parametrize(
@@ -83,3 +95,94 @@ def test_markdown_rules_and_markers_go() -> None:
 
 def test_form_feed_breaks_lines() -> None:
     assert text_to_rows("a\x0cb") == [["a"], ["b"]]
+
+
+# ---------------------------------------------------------------- separators
+
+
+@pytest.mark.parametrize(
+    ("line", "cells"),
+    [
+        ("| 规章 | 12 | 140 |", ["规章", "12", "140"]),  # a markdown row's closing bar is no cell
+        ("规章 | 12 | 140 | ", ["规章", "12", "140", ""]),  # a separator's last cell is one
+        ("规章\t0\t0\t\t", ["规章", "0", "0", "", ""]),  # trailing tabs are empty cells (seed 003)
+        ("\t0", ["0"]),  # indentation (seed 002)
+        ("0 | |", ["0"]),  # seed 004's bars after a cell alone
+        ("行政事业性收费 2\t", ["行政事业性收费 2", ""]),  # a fused label keeps the empty cell after it
+    ],
+)
+def test_separators_keep_the_empty_cells_that_are_cells(line: str, cells: list[str]) -> None:
+    assert text_to_rows(line) == [cells]
+
+
+def test_a_page_number_is_no_markdown_bullet() -> None:
+    assert text_to_rows("- 2 -") == [["- 2 -"]]
+    assert tokenize_cell("- 2 -") == ()
+
+
+@pytest.mark.parametrize(
+    ("cell", "kinds"),
+    [
+        ("规章2", [Kind.TEXT, Kind.NUMBER]),  # a two-character label glued to its value
+        ("T政规范性文件 □", [Kind.TEXT, Kind.BLANK]),  # a fused value OCR could not read
+        ("行政许可 -", [Kind.TEXT, Kind.BLANK]),
+    ],
+)
+def test_a_label_fused_with_its_value(cell: str, kinds: list[Kind]) -> None:
+    assert [t.kind for t in tokenize_cell(cell)] == kinds
+
+
+# ---------------------------------------------------------------- space-aligned text (pdftotext -layout)
+
+
+def _at(pieces: list[tuple[int, str]], wide: bool) -> str:
+    """Texts at their columns: display columns (CJK two wide) or characters."""
+    line = ""
+    for column, text in pieces:
+        used = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line) if wide else len(line)
+        line += " " * (column - used) + text
+    return line
+
+
+def _table(wide: bool) -> str:
+    """Table 二's first group: 规章 prints its 本年废止件数 as nothing, 行政规范性文件 its 本年制发件数."""
+    heads = [(0, "信息内容"), (20, "本年制发件数"), (36, "本年废止件数"), (52, "现行有效件数")]
+    rows = [
+        [(0, "规章"), (30, "5"), (62, "7")],
+        [(0, "行政规范性文件"), (45, "12"), (61, "40")],
+        [(0, "行政法规"), (30, "0"), (46, "0"), (62, "0")],  # a row the form does not have: any label
+    ]
+    lines = ["二、主动公开政府信息情况", "", _at([(16, "第二十条第（一）项")], wide), _at(heads, wide)]
+    return "\n".join([*lines, *(_at(r, wide) for r in rows), ""])
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_space_aligned_values_keep_their_columns(wide: bool) -> None:
+    text = _table(wide)
+    rows, numbers = read_space_aligned(text, normalize(text).text) or ([], [])
+    assert ["规章", "5", "", "7"] in rows
+    assert ["行政规范性文件", "", "12", "40"] in rows
+    assert numbers == sorted(numbers)
+
+
+def test_space_aligned_columns_from_the_headers_when_no_row_is_complete() -> None:
+    heads = [(0, "信息内容"), (20, "本年制发件数"), (36, "本年废止件数"), (52, "现行有效件数")]
+    text = "\n".join([_at(heads, True), _at([(0, "规章"), (30, "5"), (62, "7")], True)] * 1)
+    text += "\n" + _at([(0, "行政规范性文件"), (30, "1"), (62, "2")], True) + "\n"
+    text += _at([(0, "行政许可证"), (30, "3"), (62, "4")], True) + "\n"
+    rows, _ = read_space_aligned(text, normalize(text).text) or ([], [])
+    assert ["规章", "5", "", "7"] in rows  # the middle column is blank in every row: its header says so
+
+
+def test_text_with_tabs_or_bars_is_not_space_aligned() -> None:
+    text = "规章\t0\t0\t0\n行政规范性文件\t1\t2\t3\n行政许可\t4\n行政处罚\t5\n"
+    assert read_space_aligned(text, text) is None
+
+
+def test_pdftotext_layout_of_a_real_report() -> None:
+    # poppler's -layout output of the native corpus PDF: columns in characters, values wandering
+    # within their column, labels wrapped with their values on a middle line, a page break.
+    truth = json.loads((FIXTURES / "corpus" / "native" / "expected" / "huaian-2024.json").read_text(encoding="utf-8"))
+    result = parse_bytes((FIXTURES / "layout" / "huaian-2024-layout.txt").read_bytes(), "huaian-2024.txt")
+    assert result.status == "valid"
+    assert {k: v for k, v in result.cells.items() if v != truth["cells"][k]} == {}

@@ -30,11 +30,13 @@ from tests.render import (
     Encoding,
     Script,
     Shape,
+    draw_noise,
     encode,
     filename_for,
     inject,
     random_cells,
     render,
+    render_report,
 )
 from tests.schema_check import assert_valid_result
 from worker.core import ParseResult, parse_bytes
@@ -240,3 +242,36 @@ def test_a_template_off_its_year_warns(shape: Shape, template: Template, year: i
     assert result.meta.year == year
     assert result.status == "valid"
     assert result.codes() == {"W_TEMPLATE_YEAR"}
+
+
+# ---------------------------------------------------------------- damaged reports (issue 8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seed=seeds,
+    template=templates,
+    shape=shapes,
+    blanks=st.sampled_from(BLANKS),
+    script=st.sampled_from(SCRIPTS),
+)
+def test_a_damaged_report_is_right_or_says_it_is_doubtful(
+    seed: int, template: Template, shape: Shape, blanks: Blanks, script: Script
+) -> None:
+    # Fused, duplicated and OCR'd labels, short rows, wrapped labels with centred values, blanks
+    # printed as nothing, furniture inside rows: every number read is the printed one, a cell the
+    # damage left undetermined is null or its number, every null is reported (W_MISSING_CELL), and
+    # no check fires. (How many determinable cells come back null is bench/accuracy.py's figure.)
+    rng = random.Random(seed)
+    cells = random_cells(rng, template, blanks=blanks)
+    noise = draw_noise(rng, shape)
+    rendered = render_report(cells, template, shape, year=YEARS[template][0], script=script, rng=rng, noise=noise)
+    result = parse_bytes(encode(rendered.text, "utf-8"), filename_for(shape))
+    assert_valid_result(result)
+    wrong = {
+        key: (value, got) for key, value in cells.items() if (got := result.cells[key]) is not None and got != value
+    }
+    assert wrong == {}, f"noise {noise}: (printed, parsed) {dict(list(wrong.items())[:6])}"
+    assert error_codes(result) == set(), [i.message for i in result.issues]
+    nulls = {key for key, value in result.cells.items() if value is None}
+    assert nulls <= {key for i in result.issues if i.code.value == "W_MISSING_CELL" for key in i.cells}

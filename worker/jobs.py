@@ -13,7 +13,7 @@ from worker.adapters.convert import Converter as OfficeConverter
 from worker.adapters.store import Arrival, Outcome, Saved
 from worker.core import ParseResult
 from worker.core.document import Limits, Where, evidence_json
-from worker.core.parse import Converter, Parsed, failed, parse_document
+from worker.core.parse import Converter, Parsed, failed, parse_document, too_large
 from worker.core.result import FailureReason, Source
 from worker.errors import FileUnreadable
 from worker.files import FileData, read_given
@@ -47,7 +47,7 @@ def job_for(file: FileData, max_bytes: int, seconds: float = PARSE_SECONDS) -> P
 def parse_job(job: ParseJob) -> Parsed:
     """Parse one file (in any process); a parser bug is logged with its traceback."""
     if job.data is None:
-        return failed_job(job, FailureReason.TOO_LARGE, f"{job.size} bytes is over the limit of {job.max_bytes}")
+        return Parsed(too_large(Source(filename=job.filename, sha256=job.sha256, bytes=job.size), job.max_bytes), {})
 
     def on_error(error: BaseException) -> None:
         log.error("parser.internal_error", sha256=job.sha256, filename=job.filename, exc_info=error)

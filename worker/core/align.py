@@ -1,10 +1,13 @@
 """Align the stream of lines against the template: find each row's label, give it its values.
 
 The layout varies, the form does not: every row has a fixed label and a fixed number of values.
-A row takes the values printed after its label on the same line; values on a line of their own
-go to the row that waits for them (a label printed without values), and a complete line of
-values that comes before its label waits for that label. A row never borrows a value from the
-next row: what is missing stays missing (null).
+A row takes the values printed after its label on the same line, or, for a label printed alone,
+the values printed one a line after it; a whole line of values printed without a label goes to the
+row the form's order settles (`pairing`). A number goes into a cell only when the layout settles
+the cell: by the row's separators or columns (empty cells kept), or by an exact count (as many
+values as the row has columns). A row printed with fewer values and nothing to say which columns
+they fill is null, with the reason; it never takes a value from the next row, nor a value printed
+after text that may be the label of a row that was not recognised.
 """
 
 from collections.abc import Sequence
@@ -13,34 +16,34 @@ from dataclasses import dataclass, field
 from worker.core.cells import Kind, Line, Token
 from worker.core.document import Where
 from worker.core.forms import ROWS, TABLE_APPLICATIONS, TABLE_REVIEW, TABLES, Row, Template
-from worker.core.labels import candidates, split_numbered
+from worker.core.labels import Role, candidates, role, split_numbered
+from worker.core.pairing import Event, Step, pair
+from worker.core.result import Code, Issue
 
 # How far past the furthest row seen a label may jump: far enough for rows whose labels were
 # lost, near enough that a header word (`总计`, `其他`) cannot match a row of the table's end.
 _LOOKAHEAD = 6
-# Unmatched text this long is prose: whatever row was waiting for values will not get them.
+# Unmatched text this long is prose: nothing before it pairs with values after it.
 _PROSE = 60
 _CONTEXT = 8
-_MAX_ORPHANS = 3
 # How many rows of a table must be recognised for the table to count as found.
 _FOUND = {"active": 2, "applications": 3, "review_litigation": 1}
+# Where a segment of a line belongs: before any label, or after text that labels no known row.
+_LEAD = -1
+_UNOWNED = -2
 
 # A token with where it was read: the evidence travels with the value it belongs to.
-_Placed = tuple[Token, Where | None]
+Placed = tuple[Token, Where | None]
 Wheres = Sequence[Where | None]
 
 
 @dataclass(slots=True)
 class _Fill:
     row: Row
-    values: list[_Placed] = field(default_factory=list)
+    entries: list[Placed] = field(default_factory=list)  # values and empty cells, as printed
     labelled: bool = False
-    from_own_line: bool = False
+    fixed: bool = False  # its values were printed where no other row can take them
     context: tuple[str, ...] = ()
-
-    @property
-    def partial(self) -> bool:
-        return 0 < len(self.values) < self.row.width
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class Alignment:
     tables_found: frozenset[str]
     context: dict[str, tuple[str, ...]]
     where: dict[str, Where] = field(default_factory=dict)
+    # Why a row's printed values were not placed (cell key → reason), for the warning people read.
+    doubts: dict[str, str] = field(default_factory=dict)
 
     def row_context(self, row_key_prefix: str) -> tuple[str, ...]:
         """The header text printed just before a row (where units are stated)."""
@@ -65,67 +70,78 @@ class Aligner:
         self.template = template
         self.fills = [_Fill(row) for row in ROWS[template]]
         self.review = len(self.fills) - 1
+        self.table_of = [TABLES.index(f.row.table) for f in self.fills]
         # Per table, the furthest row seen: each table's labels are looked for from its own start,
         # so a table that is missing or garbled does not hide the next one.
         self.furthest: dict[str, int] = {}
         for index, fill in enumerate(self.fills):
             self.furthest.setdefault(fill.row.table, index - 1)
-        self.active: int | None = None
-        self.pending: list[int] = []
-        self.orphans: list[list[_Placed]] = []
+        self.events: list[Event] = []
+        self.lines: list[list[Placed]] = []  # the values of each VALUES event
+        self.open: int | None = None  # the row just labelled alone, taking its values one a line
+        self.segment = 0  # bumped by text that may label a row that was not recognised
+        self.table = 0
         self.recent_text: list[str] = []
         self.applications_seen = False
 
     def feed(self, line: Line, where: Wheres | None = None) -> None:
         """Take one line of tokens, with where each token was read when that is known."""
-        placed: list[_Placed] = list(zip(line, where, strict=True)) if where is not None else [(t, None) for t in line]
+        placed: list[Placed] = list(zip(line, where, strict=True)) if where is not None else [(t, None) for t in line]
         if len(line) == 1 and line[0].is_value:  # one value on its own line: the common case
-            self._without_label(placed, loose_text=False)
+            self._values(placed)
             return
-        segments: list[tuple[int | None, list[_Placed]]] = [(None, [])]
-        loose_text = False
+        owner, tokens = _LEAD, []
         for item in placed:
-            token = item[0]
-            if token.kind != Kind.TEXT:
-                segments[-1][1].append(item)
+            if item[0].kind != Kind.TEXT:
+                tokens.append(item)
                 continue
-            for part in split_numbered(token.text):
+            for part in split_numbered(item[0].text):
                 row = self._match(part)
+                kind = self._text(part) if row is None else None
+                if kind is Role.FORM:
+                    continue  # a piece of a label: the values around it stay where they are
+                self._flush(owner, tokens)
+                tokens = []
                 if row is not None:
-                    segments.append((row, []))
-                elif row is None and not self._is_fragment(part):
-                    loose_text = True
-                    self._remember(part)
-        lead = segments[0][1]
-        if any(t.is_value for t, _ in lead):
-            self._without_label(lead, loose_text)
-        for row, tokens in segments[1:]:
-            if row is not None:
-                self._with_label(row, tokens)
+                    owner = row
+                elif kind is Role.HEADER:
+                    self._header()
+                    owner = _UNOWNED  # a number among header words is theirs (`保留4位小数`)
+                else:
+                    self._wall()  # what follows may be the values of a row not recognised
+                    owner = _UNOWNED
+        self._flush(owner, tokens)
 
     def alignment(self) -> Alignment:
         """The cells found so far, and which tables were found."""
+        entries = [list(f.entries) for f in self.fills]
+        for j, row in pair(self.events, self.table_of, self._fits, unwalled=self.review).items():
+            entries[row] = self.lines[self.events[j].row]
         cells: dict[str, Token | None] = {}
         context: dict[str, tuple[str, ...]] = {}
         where: dict[str, Where] = {}
-        for fill in self.fills:
-            for i, key in enumerate(fill.row.keys):
-                token, origin = fill.values[i] if i < len(fill.values) else (None, None)
+        doubts: dict[str, str] = {}
+        for fill, printed in zip(self.fills, entries, strict=True):
+            placed, doubt = _cells_of(printed, fill.row)
+            for key, item in zip(fill.row.keys, placed, strict=True):
+                token, origin = item if item is not None else (None, None)
                 cells[key] = token
                 if origin is not None and token is not None and token.is_value:
                     where[key] = origin
+                if doubt is not None:
+                    doubts[key] = doubt
             context[f"{fill.row.table}.{fill.row.name}"] = fill.context
-        found = frozenset(t for t in TABLES if self._table_found(t))
-        return Alignment(self.template, cells, found, context, where)
+        found = frozenset(t for t in TABLES if self._table_found(t, entries))
+        return Alignment(self.template, cells, found, context, where, doubts)
 
-    def _table_found(self, table: str) -> bool:
-        fills = [f for f in self.fills if f.row.table == table]
-        with_values = sum(1 for f in fills if f.labelled and any(t.is_value for t, _ in f.values))
+    def _table_found(self, table: str, entries: list[list[Placed]]) -> bool:
+        fills = [(f, e) for f, e in zip(self.fills, entries, strict=True) if f.row.table == table]
+        with_values = sum(1 for f, e in fills if f.labelled and any(t.is_value for t, _ in e))
         # A blank form (rows printed, not one number in them) is not a filled-in table (spec §3).
-        numbers = any(t.kind == Kind.NUMBER for f in fills for t, _ in f.values)
+        numbers = any(t.kind == Kind.NUMBER for _, e in fills for t, _ in e)
         return with_values >= _FOUND[table] and numbers
 
-    # -- labels --------------------------------------------------------------------------------
+    # -- labels and other text -----------------------------------------------------------------
 
     def _match(self, text: str) -> int | None:
         if self._review_anchor(text):
@@ -143,9 +159,16 @@ class Aligner:
             return candidate.row
         return None
 
-    def _is_fragment(self, text: str) -> bool:
+    def _text(self, text: str) -> Role:
+        """Remember text that labels no new row, and say what it is for the rows around it."""
+        self.recent_text.append(text)
+        del self.recent_text[:-_CONTEXT]
+        if len(text) > _PROSE:
+            return Role.OTHER  # prose between tables
         best = candidates(self.template, text)
-        return bool(best) and self.fills[best[0].row].labelled
+        if best and self.fills[best[0].row].labelled:
+            return Role.FORM  # a fragment of a row already seen
+        return role(self.template, text)
 
     def _review_anchor(self, text: str) -> bool:
         if self.fills[self.review].labelled or "复议" not in text:
@@ -154,80 +177,112 @@ class Aligner:
             return "行政复议" in text or len(text) <= 20
         return "行政复议" in text and len(text) <= 12
 
-    def _remember(self, text: str) -> None:
-        if len(text) > _PROSE:
-            # Prose between tables: nothing before it still waits for values.
-            self.pending.clear()
-            self.orphans.clear()
-            self.active = None
-        self.recent_text.append(text)
-        del self.recent_text[:-_CONTEXT]
+    def _header(self) -> None:
+        """Header words end the values of a row printed one a line; before its first value they
+        are the columns' headers (table 四's, or a header repeated after a page break)."""
+        if self.open is not None and self.fills[self.open].entries:
+            self.open = None
+
+    def _wall(self) -> None:
+        """Text that may be an unrecognised row's label: no values pair across it."""
+        self.segment += 1
+        self.open = None
 
     # -- values --------------------------------------------------------------------------------
 
-    def _with_label(self, index: int, tokens: list[_Placed]) -> None:
+    def _flush(self, owner: int, tokens: list[Placed]) -> None:
+        if owner == _LEAD:
+            if any(t.is_value for t, _ in tokens):
+                self._values(tokens)
+        elif owner != _UNOWNED:
+            self._with_label(owner, tokens)
+
+    def _with_label(self, index: int, tokens: list[Placed]) -> None:
         fill = self.fills[index]
         fill.labelled = True
         fill.context = tuple(self.recent_text)
         self.recent_text.clear()
-        self.furthest[fill.row.table] = max(self.furthest[fill.row.table], index)
-        self.active = index
-        if fill.row.table == TABLE_APPLICATIONS:
+        table = fill.row.table
+        self.furthest[table] = max(self.furthest[table], index)
+        self.table = max(self.table, TABLES.index(table))
+        if table == TABLE_APPLICATIONS:
             self.applications_seen = True
-        self._drop_stale_pending(fill.row.table)
+        self.open = None
+        values = [p for p in tokens if p[0].is_value or p[0].kind == Kind.EMPTY]
         width = fill.row.width
-        values = _trim(tokens, width)
         # A row printed with every cell empty (`<td></td>` × width) is a row of blanks; one empty
         # cell after a label (`行政许可 |`) is only the line's layout.
-        explicit_blanks = width > 1 and len(values) >= width and fill.row.table != TABLE_REVIEW
-        orphan = next((o for o in self.orphans if sum(t.is_value for t, _ in o) >= width), None)
+        explicit_blanks = width > 1 and len(values) >= width and table != TABLE_REVIEW
         if any(t.is_value for t, _ in values) or explicit_blanks:
-            fill.values = values
-            fill.from_own_line = True
-        elif orphan is not None:
-            self.orphans.remove(orphan)
-            fill.values = _trim(orphan, width)
+            fill.entries = values
+            fill.fixed = True
+            self._event(Step.FIXED, index)
+            if len(_trim(values, width)) < width:
+                # `1.属于国家秘密 48` and then the rest of the row one value a line.
+                self.open = index
         else:
-            self.pending.append(index)
+            self._event(Step.LABEL, index)
+            self.open = index
 
-    def _without_label(self, tokens: list[_Placed], loose_text: bool) -> None:
+    def _values(self, tokens: list[Placed]) -> None:
+        """A line's values with no label before them: the next values of the open row (one a
+        line), or a line for `pairing` to place."""
         values = [p for p in tokens if p[0].is_value or p[0].kind == Kind.EMPTY]
+        if self.open is not None and self._continues(self.open, values):
+            return
+        self.open = None
+        self.lines.append(values)
+        self._event(Step.VALUES, len(self.lines) - 1)
+
+    def _continues(self, index: int, values: list[Placed]) -> bool:
+        """Take a line as the next values of a row printed one a line, if it is that. A line of
+        several values that fills a row is not: labels and value lines may come apart (PDF →
+        markdown), and `pairing` places those."""
+        fill = self.fills[index]
         count = sum(1 for t, _ in values if t.is_value)
-        active = self.fills[self.active] if self.active is not None else None
-        if active is not None and active.partial:
-            width = active.row.width
-            if count >= width and not active.from_own_line:
-                active.values = _trim(values, width)  # a whole row beats a stray value before it
-            else:
-                active.values.extend(_strip(values)[: width - len(active.values)])
-            return
-        if self.pending:
-            self._to_pending(values, count)
-            return
-        if not loose_text:
-            self.orphans.append(values)
-            del self.orphans[:-_MAX_ORPHANS]
+        held = sum(1 for t, _ in fill.entries if t.is_value)
+        if count != 1 and (held or _fits(values, fill.row)):
+            return False
+        if held + count > fill.row.width:
+            return False
+        fill.entries += _strip(values)
+        if held + count == fill.row.width:
+            if not fill.fixed:
+                self._event(Step.FIXED, index)
+                fill.fixed = True
+            self.open = None
+        return True
 
-    def _to_pending(self, values: list[_Placed], count: int) -> None:
-        widths = [self.fills[i].row.width for i in self.pending]
-        exact = [i for i, w in zip(self.pending, widths, strict=True) if w == count]
-        fitting = [i for i, w in zip(self.pending, widths, strict=True) if w <= count]
-        target = exact[0] if exact else fitting[0] if fitting else None
-        if target is None and self.active in self.pending:
-            target = self.active  # the first values of a row printed one per line
-        if target is None:
-            return
-        self.pending.remove(target)
-        fill = self.fills[target]
-        fill.values = _trim(values, fill.row.width) if count >= fill.row.width else _strip(values)
-        fill.from_own_line = False
+    def _event(self, step: Step, row: int) -> None:
+        self.events.append(Event(step, row, self.segment, self.table))
 
-    def _drop_stale_pending(self, table: str) -> None:
-        order = TABLES.index(table)
-        self.pending = [i for i in self.pending if TABLES.index(self.fills[i].row.table) >= order]
+    def _fits(self, event: int, row: int) -> bool:
+        return _fits(self.lines[self.events[event].row], self.fills[row].row)
 
 
-def _strip(values: list[_Placed]) -> list[_Placed]:
+def _fits(values: list[Placed], row: Row) -> bool:
+    """Whether a line of values fills a row exactly: by count, or by its cells (empties kept)."""
+    count = sum(1 for t, _ in values if t.is_value)
+    if count == row.width or (row.table == TABLE_REVIEW and count > row.width):
+        return True
+    return count > 0 and len(_trim(values, row.width)) == row.width
+
+
+def _cells_of(entries: list[Placed], row: Row) -> tuple[list[Placed | None], str | None]:
+    """A row's cells from what was printed for it, and why they were left null if they were."""
+    width = row.width
+    values = [p for p in entries if p[0].is_value]
+    if not values:
+        return [None] * width, None
+    if len(values) == width or (row.table == TABLE_REVIEW and len(values) > width):
+        return list(values[:width]), None
+    cells = _trim(entries, width)
+    if len(cells) == width:
+        return [p if p[0].is_value else None for p in cells], None
+    return [None] * width, f"{len(values)} values for {width} columns, and nothing to say which columns they fill"
+
+
+def _strip(values: list[Placed]) -> list[Placed]:
     start, end = 0, len(values)
     while start < end and values[start][0].kind == Kind.EMPTY:
         start += 1
@@ -236,16 +291,15 @@ def _strip(values: list[_Placed]) -> list[_Placed]:
     return values[start:end]
 
 
-def _trim(tokens: list[_Placed], width: int) -> list[_Placed]:
-    """The values of a row from the cells after its label: empty cells at the ends of a line
-    belong to the layout, not to the row, when there are more cells than the row has values."""
-    values = [p for p in tokens if p[0].is_value or p[0].kind == Kind.EMPTY]
-    while len(values) > width and values[-1][0].kind == Kind.EMPTY:
-        values.pop()
-    while len(values) > width and values[0][0].kind == Kind.EMPTY:
-        values.pop(0)
-    values = values[:width]
-    return values if any(t.is_value for t, _ in values) or len(values) >= width else _strip(values)
+def _trim(entries: list[Placed], width: int) -> list[Placed]:
+    """Empty cells at the ends of a line belong to the layout, not to the row, while there are
+    more cells than the row has columns."""
+    cells = list(entries)
+    while len(cells) > width and cells[-1][0].kind == Kind.EMPTY:
+        cells.pop()
+    while len(cells) > width and cells[0][0].kind == Kind.EMPTY:
+        cells.pop(0)
+    return cells
 
 
 def align(template: Template, lines: list[Line], where: Sequence[Wheres] | None = None) -> Alignment:
@@ -259,3 +313,17 @@ def align(template: Template, lines: list[Line], where: Sequence[Wheres] | None 
         for line, origins in zip(lines, where, strict=True):
             aligner.feed(line, origins)
     return aligner.alignment()
+
+
+def explain_missing(issues: list[Issue], alignment: Alignment) -> list[Issue]:
+    """The checks' issues, with the reason added to a W_MISSING_CELL whose row the layout left
+    undetermined (`2 values for 3 columns…`)."""
+    if not alignment.doubts:
+        return issues
+    out = []
+    for issue in issues:
+        doubt = alignment.doubts.get(issue.cells[0]) if issue.cells else None
+        if issue.code == Code.W_MISSING_CELL and doubt is not None:
+            issue = issue.model_copy(update={"message": f"{issue.message}: {doubt}"})
+        out.append(issue)
+    return out

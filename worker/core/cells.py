@@ -48,7 +48,9 @@ _NUMBER = re.compile(rf"({_NUM})\s*({_UNIT})?")
 _NUMBERS = re.compile(rf"{_NUM}\s*{_UNIT}?(?:\s+{_NUM}\s*{_UNIT}?)+")
 _TEXT_THEN_NUMBERS = re.compile(rf"(.*?[^\d\s.,+-])\s+((?:{_NUM}\s*{_UNIT}?\s+)*{_NUM}\s*{_UNIT}?)")
 # A short label glued to its number (`行政许可97`): the number has no unit, the text ends in CJK.
-_LABEL_GLUED = re.compile(rf"(.{{2,25}}?[\u4e00-\u9fff)\"])({_NUM})")
+_LABEL_GLUED = re.compile(rf"(.{{1,25}}?[\u4e00-\u9fff)\"])({_NUM})")
+# A label fused with a value OCR could not read (`T政规范性文件 □`): the value is a blank, not text.
+_LABEL_THEN_BLANK = re.compile(r"(.{1,40}?[\u4e00-\u9fff)\"])\s+([-—―─/]|[?？�□■]+)")
 _BLANK = re.compile(r"[-—―─_/\\.…·]+|[?？�□■]+|空")
 _FURNITURE = re.compile(
     r"\d{1,4}\s*/\s*\d{1,4}|[-—]\s*\d{1,4}\s*[-—]|第\s*\d+\s*页(?:\s*[,/]?\s*共\s*\d+\s*页)?"
@@ -74,11 +76,12 @@ def text_to_numbered_rows(text: str) -> tuple[list[list[str]], list[int]]:
     # A form feed ends a page, not a line: it must not shift the line numbers people see.
     for number, raw in enumerate(text.split("\n"), start=1):
         for piece in raw.split("\x0c") if "\x0c" in raw else (raw,):
-            line = piece.rstrip()
+            # Trailing tabs are the empty cells at the end of a row: kept, they say where values are.
+            line = piece.rstrip(" ") if "\t" in piece else piece.rstrip()
             stripped = line.lstrip()
             if not stripped or ("---" in stripped and _MD_RULE.fullmatch(stripped)):
                 continue
-            if stripped[0] in _MD_MARKS:
+            if stripped[0] in _MD_MARKS and not _FURNITURE.fullmatch(stripped):  # `- 2 -` is a page number
                 line = _MD_PREFIX.sub("", line)
             rows.append(_split_line(line))
             numbers.append(number)
@@ -90,9 +93,12 @@ def _split_line(line: str) -> list[str]:
         parts = line.split("\t")
     elif "|" in line:
         parts = line.split("|")
-        # `| a | b |` (markdown) has an empty cell before its first bar that is not a cell.
+        # `| a | b |` (markdown) has no cell before its first bar nor after its last: a row
+        # `| 规章 | 12 | 140 |` has two values, not two and an empty cell.
         if line.lstrip().startswith("|"):
             parts = parts[1:]
+            if len(parts) > 1 and not parts[-1].strip():
+                parts = parts[:-1]
     else:
         parts = [line]
     cells: list[str] = []
@@ -102,6 +108,12 @@ def _split_line(line: str) -> list[str]:
             cells.extend(_SPACE_RUN.split(part))
         else:
             cells.append(part)
+    # One cell and separators around it (`\t0`, `规章 |`): indentation, not empty cells; but
+    # `行政事业性收费 2\t` (a label fused with its value) keeps the empty cell after it.
+    filled = [c for c in cells if c]
+    if len(filled) == 1:
+        start = cells.index(filled[0])
+        return cells[start:] if "\t" in line else filled
     return cells
 
 
@@ -164,6 +176,9 @@ def _tokenize(cell: str) -> list[Token]:
     split = _TEXT_THEN_NUMBERS.fullmatch(cell)
     if split:
         return [Token(Kind.TEXT, split.group(1)), *(_number_token(p) for p in _split_numbers(split.group(2)))]
+    lost = _LABEL_THEN_BLANK.fullmatch(cell)
+    if lost:
+        return [Token(Kind.TEXT, lost.group(1)), Token(Kind.BLANK, lost.group(2))]
     glued = _LABEL_GLUED.fullmatch(cell)
     if glued:
         return [Token(Kind.TEXT, glued.group(1)), _number(glued.group(2), None, glued.group(2))]

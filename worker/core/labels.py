@@ -7,6 +7,7 @@ spaces, so OCR junk, split labels (`5.属于三类内部事务信` / `息`) and 
 
 import re
 from dataclasses import dataclass
+from enum import Enum
 from functools import lru_cache
 
 from worker.core.forms import ROWS, Template
@@ -18,7 +19,58 @@ _NUMBERING = re.compile(
 # second numbering so that each part is matched on its own.
 _INNER_NUMBERING = re.compile(r"(?<=[^\s(（])\s*(?=\([一二三四五六七八九十]\)|(?<!\d)\d\.(?!\d))")
 _DIGIT = re.compile(r"\d")
+# Letters of a numbered label's head that identify it (`3.危及“三安` → 3.危及“三安全一稳定”).
+_HEAD = 3
 _NOT_LETTER = re.compile(r"[^\u4e00-\u9fffA-Za-z]+")
+# OCR look-alikes of the form's characters (seed 003's `T政处罚`): read as the character printed.
+_LOOKALIKES = str.maketrans({"己": "已", "末": "未", "入": "人", "曰": "日"})
+_OCR_XING = re.compile(r"[Tt丁](?=政)")
+# Words of the form that are no row label: group labels spanning rows (and their pieces), and
+# the tables' headers (a page break may repeat them inside a row).
+_GROUPS = ("三、本年度办理结果", "(三)不予公开", "(四)无法提供", "(五)不予处理", "(六)其他处理")
+_HEADERS = (
+    *(f"第二十条第({n})项" for n in "一五六八九"),
+    "信息内容",
+    "本年新制作数量",
+    "本年新公开数量",
+    "对外公开总数量",
+    "上一年项目数量",
+    "本年增/减",
+    "处理决定数量",
+    "本年处理决定数量",
+    "采购项目数量",
+    "采购总金额",
+    "本年制发件数",
+    "本年废止件数",
+    "现行有效件数",
+    "本年收费金额(单位:万元,保留4位小数)",
+    "(本列数据的勾稽关系为:第一项加第二项之和,等于第三项加第四项之和)",
+    "申请人情况",
+    "自然人",
+    "法人或其他组织",
+    "商业企业",
+    "科研机构",
+    "社会公益组织",
+    "法律服务机构",
+    "其他",
+    "总计",
+    "行政复议",
+    "行政诉讼",
+    "结果维持",
+    "结果纠正",
+    "其他结果",
+    "尚未审结",
+    "未经复议直接起诉",
+    "复议后起诉",
+)
+
+
+class Role(Enum):
+    """What a text that labels no new row is, for the rows around it."""
+
+    FORM = "form"  # a piece of a row or group label, or too short to say: no row of its own
+    HEADER = "header"  # table header words: between rows, or repeated after a page break
+    OTHER = "other"  # anything else: possibly the label of a row that was not recognised
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +86,8 @@ class Candidate:
     # A short numbered label (`(七)总计`, `3.其他`) printed without its numbering: also a column
     # header word, so it counts only where that row is the next one expected.
     positional: bool = False
+    # A numbered label's first characters (`3.危及“三安`): the head of a label wrapped in its cell.
+    head: bool = False
 
     @property
     def strong(self) -> bool:
@@ -62,7 +116,14 @@ def label_key(text: str) -> tuple[str | None, str]:
     if match:
         numbering = next(g for g in match.groups() if g)
         text = text[match.end() :]
-    return numbering, _NOT_LETTER.sub("", text)
+    return numbering, _fold(_NOT_LETTER.sub("", text))
+
+
+def _fold(key: str) -> str:
+    """A label's letters with OCR look-alikes read as the form's characters."""
+    if "政" in key:
+        key = _OCR_XING.sub("行", key)
+    return key.translate(_LOOKALIKES)
 
 
 def _bigrams(key: str) -> frozenset[str]:
@@ -97,6 +158,7 @@ def candidates(template: Template, text: str) -> tuple[Candidate, ...]:
             continue
         agrees = None if numbering is None or label.numbering is None else numbering == label.numbering
         positional = len(label.bigrams) <= 2 and label.numbering is not None and numbering is None
+        head = bool(agrees) and len(key) >= _HEAD and label.key.startswith(key)
         candidate = Candidate(
             label.row,
             overlap / len(grams),
@@ -105,6 +167,7 @@ def candidates(template: Template, text: str) -> tuple[Candidate, ...]:
             agrees,
             key == label.key,
             positional,
+            head,
         )
         if _acceptable(candidate, len(label.bigrams)) and (
             candidate.row not in best or _rank(candidate) > _rank(best[candidate.row])
@@ -118,10 +181,12 @@ def candidates(template: Template, text: str) -> tuple[Candidate, ...]:
 
 
 def _whole(c: Candidate) -> bool:
-    return c.exact or (c.precision >= 0.6 and c.recall >= 0.6)
+    return c.exact or c.head or (c.precision >= 0.6 and c.recall >= 0.6)
 
 
 def _acceptable(c: Candidate, label_size: int) -> bool:
+    if c.head:
+        return True
     if c.numbering_agrees is False and label_size <= 2:
         return False
     if label_size <= 3:
@@ -135,3 +200,58 @@ def _acceptable(c: Candidate, label_size: int) -> bool:
 
 def _rank(c: Candidate) -> tuple[bool, float, int]:
     return (c.exact, c.precision + c.recall, c.overlap)
+
+
+@lru_cache(maxsize=4)
+def _blobs(template: Template) -> tuple[str, str]:
+    """Every header key, and every row and group label key, joined: a key inside is a piece of one."""
+    labels = [label_key(printed)[1] for row in ROWS[template] for printed in row.labels]
+    groups = [label_key(g)[1] for g in _GROUPS]
+    return "|".join(label_key(h)[1] for h in _HEADERS), "|".join(labels + groups)
+
+
+@lru_cache(maxsize=65536)
+def role(template: Template, text: str) -> Role:
+    """What a text that labels no new row is: a piece of the form's labels, its headers, or other."""
+    key = label_key(text)[1]
+    if len(key) <= 1 or "报告" in key:
+        return Role.FORM  # a character of a label printed one per line, or the running title
+    headers, labels = _blobs(template)
+    if key in labels or _pieces_of(key, labels):
+        return Role.FORM
+    return Role.HEADER if key in headers or _headers_only(key) else Role.OTHER
+
+
+def header_piece(text: str) -> bool:
+    """Whether a text is a table header's word or a piece of one (`本年制发件数`, `社会公益`)."""
+    key = label_key(text)[1]
+    return bool(key) and key in _blobs("2021")[0] + "|" + _blobs("2019")[0]
+
+
+def _pieces_of(key: str, labels: str) -> bool:
+    """Whether a key is pieces of the form's labels run together (`法提供行制作`: the group label's
+    `法提供` and a wrapped label's tail `行制作`), each at least two characters long."""
+    while key:
+        size = 0
+        while size < len(key) and key[: size + 1] in labels:
+            size += 1
+        if size < 2 and len(key) > 1:
+            return False
+        key = key[max(size, 1) :]
+    return True
+
+
+@lru_cache(maxsize=1)
+def _header_keys() -> tuple[str, ...]:
+    return tuple(sorted({label_key(h)[1] for h in _HEADERS}, key=len, reverse=True))
+
+
+def _headers_only(key: str) -> bool:
+    """Whether a key is header words printed together (`结果维持 结果纠正 其他`), the last one
+    possibly cut short."""
+    while key:
+        word = next((h for h in _header_keys() if key.startswith(h)), None)
+        if word is None:
+            return key in _blobs("2021")[0]
+        key = key[len(word) :]
+    return True

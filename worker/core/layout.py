@@ -13,43 +13,22 @@ columns. Labels stay text cells before the values; `align` pairs them.
 
 import re
 import unicodedata
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import lru_cache
 
 from worker.core.cells import Kind, tokenize_cell
-from worker.core.columns import Span, infer_bands_in_order, overlaps, place_line
 from worker.core.forms import TEMPLATES
 from worker.core.labels import Role, candidates, role
+from worker.core.layout_columns import LONE_HEADER, Cell, Line, Table
 
 # Lines holding a label and values apart by spaces that make a document space-aligned.
 _MIN_LINES = 3
-_UNPLACED = "?"
 _UNITS = frozenset(("万", "万元", "元", "件", "个", "项", "条", "次"))
 _NONE = "无"
-# A header line of one cell this long is a heading over the whole table, not a column's header.
-_LONE_HEADER = 12
 _CHUNK = re.compile(r"[^ \t]+(?: [^ \t]+)*")
 _WORD = re.compile(r"[^ \t]+")
-_METRICS = ("cols", "chars")
-
-
-@dataclass(slots=True)
-class _Cell:
-    text: str
-    chars: Span  # character offsets
-    cols: Span  # display columns
-    value: bool
-
-
-@dataclass(slots=True)
-class _Line:
-    number: int
-    page: int
-    cells: list[_Cell]
-
-    @property
-    def values(self) -> list[_Cell]:
-        return [c for c in self.cells if c.value]
 
 
 def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list[int]] | None:
@@ -67,7 +46,14 @@ def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list
         return None
     rows: list[list[str]] = []
     numbers: list[int] = []
-    placed = {i: cells for region, heads in _tables(lines) for i, cells in _Table(lines, region, heads).rows()}
+    tables = [Table(lines, region, above) for region, above in _tables(lines)]
+    # One document is laid out one way: tables whose values cannot tell follow those that can.
+    votes = Counter(t.clear for t in tables if t.clear)
+    document = votes.most_common(1)[0][0] if votes else None
+    placed: dict[int, list[str]] = {}
+    for table in tables:
+        table.decide(document)
+        placed.update(table.rows())
     for i, line in enumerate(lines):
         cells = placed.get(i) or [c.text for c in line.cells]
         if cells:
@@ -81,8 +67,8 @@ def _separated(lines: Sequence[str]) -> bool:
     return sum(1 for line in lines if "\t" in line.strip() or line.count("|") >= 2) >= _MIN_LINES
 
 
-def _lines(raw_lines: Sequence[str], norm_lines: Sequence[str]) -> list[_Line]:
-    lines: list[_Line] = []
+def _lines(raw_lines: Sequence[str], norm_lines: Sequence[str]) -> list[Line]:
+    lines: list[Line] = []
     page = 1
     for number, (raw, norm) in enumerate(zip(raw_lines, norm_lines, strict=True), start=1):
         raw_pieces, norm_pieces = raw.split("\x0c"), norm.split("\x0c")
@@ -92,18 +78,40 @@ def _lines(raw_lines: Sequence[str], norm_lines: Sequence[str]) -> list[_Line]:
             page += k > 0  # a form feed ends a page
             cells = _cells(raw_piece if len(raw_piece) == len(norm_piece) else norm_piece, norm_piece)
             if cells:
-                lines.append(_Line(number, page, cells))
+                lines.append(Line(number, page, cells))
     return lines
 
 
-def _cells(src: str, norm: str) -> list[_Cell]:
+@lru_cache(maxsize=1)
+def _wide() -> re.Pattern[str]:
+    """The characters two display columns wide (East Asian Wide and Fullwidth), as one pattern."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x1100, 0x10000):
+        if unicodedata.east_asian_width(chr(code)) in "WF" and not 0xD800 <= code <= 0xDFFF:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in ranges) + "]")
+
+
+def _cells(src: str, norm: str) -> list[Cell]:
     """A line's cells: runs of text apart by two spaces or more; values split off on their own."""
-    prefix = [0]
-    for ch in src:
-        prefix.append(prefix[-1] + (2 if unicodedata.east_asian_width(ch) in "WF" else 1))
-    cells: list[_Cell] = []
+    wide = [m.start() for m in _wide().finditer(src)] if not src.isascii() else []
+
+    def column(offset: int) -> int:
+        return offset + bisect_left(wide, offset)
+
+    cells: list[Cell] = []
     for chunk in _CHUNK.finditer(norm):
-        if not tokenize_cell(chunk.group()):
+        text = chunk.group()
+        if " " not in text:  # one word: the common case
+            value = _is_value(text, not cells)
+            if value or tokenize_cell(text):
+                a, b = chunk.span()
+                cells.append(Cell(text, a, b, column(a), column(b), value))
+            continue
+        if not tokenize_cell(text):
             continue  # page furniture: `- 3 -`, `1/29`
         words = [(m.start() + chunk.start(), m.end() + chunk.start()) for m in _WORD.finditer(chunk.group())]
         words = _with_units(norm, words)
@@ -114,9 +122,9 @@ def _cells(src: str, norm: str) -> list[_Cell]:
             tail -= 1
         if tail:
             a, b = words[0][0], words[tail - 1][1]
-            cells.append(_Cell(norm[a:b], Span(a, b), Span(prefix[a], prefix[b]), False))
+            cells.append(Cell(norm[a:b], a, b, column(a), column(b), False))
         for a, b in words[tail:]:
-            cells.append(_Cell(norm[a:b], Span(a, b), Span(prefix[a], prefix[b]), True))
+            cells.append(Cell(norm[a:b], a, b, column(a), column(b), True))
     return cells
 
 
@@ -131,6 +139,7 @@ def _with_units(text: str, words: list[tuple[int, int]]) -> list[tuple[int, int]
     return out
 
 
+@lru_cache(maxsize=65536)
 def _is_value(text: str, first: bool) -> bool:
     """A number or a blank mark; a `无` that starts its line may be a character of a label."""
     if text == _NONE and first:
@@ -144,7 +153,7 @@ def _part_of_a_row(text: str) -> bool:
     return any(candidates(t, text) or role(t, text) is Role.FORM for t in TEMPLATES)
 
 
-def _tables(lines: Sequence[_Line]) -> list[tuple[list[int], list[int]]]:
+def _tables(lines: Sequence[Line]) -> list[tuple[list[int], list[int]]]:
     """The tables: runs of lines with values (and the label lines among them) on one page, each
     with the lines above it since the table before (where its headers are). A table ends at a
     page break and at a line of headings or header words."""
@@ -155,71 +164,18 @@ def _tables(lines: Sequence[_Line]) -> list[tuple[list[int], list[int]]]:
         if current and line.page != lines[current[-1]].page:
             tables.append((current, above))
             current, above = [], []
-        if line.values:
-            current.append(i)
-        elif current and all(_part_of_a_row(c.text) for c in line.cells):
+        labels = not line.values and all(_part_of_a_row(c.text) for c in line.cells)
+        if line.values or (current and labels):
             current.append(i)
         elif current:
             tables.append((current, above))
             current, above = [], [i]
+        elif labels:
+            continue  # the head of a wrapped label before the table's first values
+        elif len(line.cells) == 1 and len(line.cells[0].text) >= LONE_HEADER:
+            above = []  # a heading or prose: the next table's header is below it
         else:
             above.append(i)
     if current:
         tables.append((current, above))
     return tables
-
-
-class _Table:
-    """One table's columns, and its lines of values placed in them."""
-
-    def __init__(self, lines: Sequence[_Line], region: list[int], above: list[int]) -> None:
-        self.lines = lines
-        self.region = [i for i in region if lines[i].values]
-        self.above = above
-        self.metric, self.bands = max((self._columns(m) for m in _METRICS), key=lambda found: found[2])[:2]
-
-    def _spans(self, metric: str, cells: Sequence[_Cell]) -> list[Span]:
-        return [c.cols if metric == "cols" else c.chars for c in cells]
-
-    def _columns(self, metric: str) -> tuple[str, tuple[Span, ...], tuple[int, int]]:
-        """The bands under one way of counting, and how well the values sit in them."""
-        spans = [self._spans(metric, self.lines[i].values) for i in self.region]
-        left = min(s.x0 for line in spans for s in line)
-        heads: list[Span] = []
-        for i in self.above:
-            cells = self.lines[i].cells
-            if len(cells) == 1 and len(cells[0].text) >= _LONE_HEADER:
-                continue
-            heads += [s for s in self._spans(metric, cells) if s.x1 > left]
-        bands = infer_bands_in_order(spans, heads)
-        placed = sum(len(line) - len(place_line(line, bands).ambiguous) for line in spans)
-        # Ties go to display columns (listed first): the count the offsets most often are in.
-        return metric, bands, (placed, -len(bands))
-
-    def rows(self) -> list[tuple[int, list[str]]]:
-        """Each line of values as cells: its text before the values, one cell per column, and any
-        text after them."""
-        out = []
-        for i in self.region:
-            cells = self.lines[i].cells
-            first = next(k for k, c in enumerate(cells) if c.value)
-            values = [c for c in cells[first:] if c.value]
-            after = [c.text for c in cells[first:] if not c.value]
-            spans = self._spans(self.metric, values)
-            placement = place_line(spans, self.bands)
-            columns = ["" if k is None else values[k].text for k in placement.bands]
-            for k in placement.ambiguous:
-                self._unplaced(spans[k], placement.bands, columns)
-            out.append((i, [c.text for c in cells[:first]] + columns + after))
-        return out
-
-    def _unplaced(self, span: Span, placed: tuple[int | None, ...], columns: list[str]) -> None:
-        """A value between columns: every column it could be in reads as unreadable, not as it."""
-        near = [b for b, band in enumerate(self.bands) if overlaps(span, band)]
-        if not near:
-            left = [b for b, band in enumerate(self.bands) if band.x1 <= span.centre]
-            right = [b for b, band in enumerate(self.bands) if band.x0 >= span.centre]
-            near = [*left[-1:], *right[:1]]
-        for band in near:
-            if placed[band] is None:
-                columns[band] = _UNPLACED

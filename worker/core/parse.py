@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from worker.core.align import Alignment, align
+from worker.core.align import Alignment, align, explain_missing
 from worker.core.cells import Kind, Line, LineWhere, Token, text_to_numbered_rows, tokenize_placed
 from worker.core.checks import check_cells, check_template_year
 from worker.core.decode import decode
@@ -15,6 +15,7 @@ from worker.core.document import Extracted, Limits, Where
 from worker.core.errors import ReportFailure
 from worker.core.forms import Template, amount_keys
 from worker.core.html import html_to_extracted, looks_like_html
+from worker.core.layout import read_space_aligned
 from worker.core.meta import extract_meta
 from worker.core.narrative import check_narrative
 from worker.core.normalize import Normalized, normalize
@@ -93,9 +94,7 @@ def parse_document(
     it they fail as `unsupported_format`); `limits` bounds what one document may cost."""
     source = Source(filename=_printable(filename), sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
     if len(data) > max_bytes:
-        return Parsed(
-            failed(source, FailureReason.TOO_LARGE, f"{len(data)} bytes is over the limit of {max_bytes}"), {}
-        )
+        return Parsed(too_large(source, max_bytes), {})
     try:
         return _parse(data, source, convert, limits or Limits())
     except (KeyboardInterrupt, SystemExit):
@@ -111,6 +110,11 @@ def parse_document(
 def _printable(filename: str) -> str:
     # A name that was not UTF-8 on disk arrives with lone surrogates, which JSON cannot carry.
     return filename.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def too_large(source: Source, limit: int) -> ParseResult:
+    """The failure of a file over the size limit (its bytes are never parsed, nor always read)."""
+    return failed(source, FailureReason.TOO_LARGE, f"{source.bytes} bytes is over the limit of {limit}")
 
 
 def failed(source: Source, reason: FailureReason, message: str, meta: Meta | None = None) -> ParseResult:
@@ -137,7 +141,7 @@ def _parse(data: bytes, source: Source, convert: Converter | None, limits: Limit
         if unfound is not None:
             return Parsed(unfound, {})
     cells, unit_issues = _cells(template, alignment)
-    issues = check_cells(template, cells, alignment.tables_found)
+    issues = explain_missing(check_cells(template, cells, alignment.tables_found), alignment)
     issues += check_template_year(template, meta.year)
     issues += unit_issues
     issues += check_narrative(_prose(document.plain), cells)
@@ -188,7 +192,8 @@ def _extract(data: bytes, fmt: Format, convert: Converter | None, limits: Limits
 
 def _read_text(text: str) -> _Document:
     normalized = normalize(text)
-    rows, numbers = text_to_numbered_rows(normalized.text)
+    # Space-aligned text is read by its columns, measured in the text as decoded.
+    rows, numbers = read_space_aligned(text, normalized.text) or text_to_numbered_rows(normalized.text)
     where: list[list[Where | None]] = []
     for row, number in zip(rows, numbers, strict=True):
         here = Where(line=number)
@@ -298,4 +303,5 @@ __all__ = [
     "failed",
     "parse_bytes",
     "parse_document",
+    "too_large",
 ]

@@ -1,0 +1,255 @@
+"""The columns of one space-aligned table, counted in display columns or in characters.
+
+`layout` cuts `-layout` text into lines of cells with both offsets and into tables; here each
+table's values get their columns (`worker.core.columns`, as the PDF reader's do), the count that
+lines them up is chosen, and each line of values comes out with one cell per column.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from worker.core.columns import (
+    Placement,
+    Span,
+    add_header_columns,
+    infer_bands_in_order,
+    infer_bands_near,
+    overlapped,
+    overlaps,
+    place_sorted,
+)
+from worker.core.labels import header_piece
+
+# The two ways of counting an offset: display columns (CJK two wide) and characters.
+METRICS = ("cols", "chars")
+# A header line of one cell this long (characters) is a heading over the table, not a column's
+# header (`第二十条第(一)项`); a lone narrow one (`总计`) is a header centred in a taller cell.
+LONE_HEADER = 4
+# How far (columns or characters) values of one column may stray from each other in `-layout` text.
+_WANDER = 2
+# Lines above a table's values where its header cells may be.
+_HEADER_LINES = 8
+_UNPLACED = "?"
+
+
+@dataclass(slots=True)
+class Cell:
+    """One cell of a line: its text, its offsets both ways, and whether it is a value."""
+
+    text: str
+    char0: int  # character offsets
+    char1: int
+    col0: int  # display columns
+    col1: int
+    value: bool
+
+
+@dataclass(slots=True)
+class Line:
+    """One line of the text (its number, its page) as cells."""
+
+    number: int
+    page: int
+    cells: list[Cell]
+
+    @property
+    def values(self) -> list[Cell]:
+        """The cells that are values."""
+        return [c for c in self.cells if c.value]
+
+
+def _looseness(bands: Sequence[Span], lines: Sequence[Sequence[Span]], placements: Sequence[Placement]) -> float:
+    """How much wider the bands are than the widest value in each, past what values wander:
+    values of one column, counted right, stand at the same place."""
+    widest = [0.0] * len(bands)
+    for line, placement in zip(lines, placements, strict=True):
+        for band, index in enumerate(placement.bands):
+            if index is not None:
+                widest[band] = max(widest[band], line[index].x1 - line[index].x0)
+    return sum(max(0.0, b.x1 - b.x0 - w - _WANDER) for b, w in zip(bands, widest, strict=True))
+
+
+def _misfit(bands: Sequence[Span], leaves: Sequence[Span]) -> float:
+    """How far the columns stand from the headers over them: the least total distance of
+    centres, matching bands to headers in order (a header may head a column left blank), in
+    headers' spacings (so that display columns and characters compare)."""
+    if not leaves:
+        return 0.0
+    heads = sorted(h.centre for h in leaves)
+    spacing = (heads[-1] - heads[0]) / (len(heads) - 1) if len(heads) > 1 else 1.0
+    if len(bands) > len(heads):
+        return float("inf")
+    cost = [0.0] * (len(heads) + 1)
+    for band in bands:
+        row = [float("inf")] * (len(heads) + 1)
+        for j, centre in enumerate(heads, start=1):
+            row[j] = min(row[j - 1], cost[j - 1] + abs(band.centre - centre))
+        cost = row
+    return cost[-1] / max(spacing, 1.0)
+
+
+Extent = tuple[int, int]
+
+
+def _inside(inner: Extent, outer: Extent) -> bool:
+    return outer[0] - 1 <= inner[0] and inner[1] <= outer[1] + 1
+
+
+def _stacked(rows: list[list[tuple[str, Extent]]]) -> list[Extent]:
+    """Header cells, a header wrapped over lines counted once: a cell under a cell of a line
+    above, the only one of its line under it, continues it (`本年制发` / `件数`) unless the two
+    are different headers (`法人或其他组织` over the `社会公益` it spans)."""
+    heads: list[Extent] = []
+    for k, cells in enumerate(rows):
+        for text, span in cells:
+            over = [(t, u) for above in rows[:k] for t, u in above if _inside(span, u)]
+            if over and sum(1 for _, s in cells if _inside(s, over[-1][1])) == 1:
+                parent = over[-1][0]
+                if header_piece(parent + text) or not (header_piece(parent) and header_piece(text)):
+                    continue
+            heads.append(span)
+    return heads
+
+
+def _leaves(heads: list[Extent]) -> list[Span]:
+    """Headers over one column: no narrower header stands under them (`法人或其他组织` spans five);
+    two at one place (`申请人情况` centred over `社会公益组`) are one."""
+    unique = sorted(set(heads))
+    return [
+        Span(*h)
+        for h in unique
+        if not any(o[0] >= h[0] - 1 and o[1] <= h[1] + 1 and o[1] - o[0] < h[1] - h[0] for o in unique)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Count:
+    """A table's columns under one way of counting offsets, its lines placed in them, and how
+    well they sit (higher is better)."""
+
+    metric: str
+    bands: tuple[Span, ...]
+    placements: list[Placement]
+    score: tuple[float, ...]
+    headers: int = 0  # how many headers over single columns
+
+
+def _extent(metric: str) -> Callable[[Cell], Extent]:
+    if metric == "cols":
+        return lambda c: (c.col0, c.col1)
+    return lambda c: (c.char0, c.char1)
+
+
+class Table:
+    """One table's columns, and its lines of values placed in them."""
+
+    def __init__(self, lines: Sequence[Line], region: list[int], above: list[int]) -> None:
+        self.lines = lines
+        self.region = [i for i in region if lines[i].values]
+        self.above = above
+        self.best = _Count("cols", (), [], ())
+        self.settled = False
+        self.counts: list[_Count] = []
+        counts = {len(lines[i].values) for i in self.region}
+        if len(counts) == 1 and all(len(self._headers(m)) <= min(counts) for m in METRICS):
+            return  # every line prints every column its headers show: the order places the values
+        self.spans = {m: [self._spans(m, lines[i].values) for i in self.region] for m in METRICS}
+        self.counts = sorted((self._count(m) for m in METRICS), key=lambda c: c.score, reverse=True)
+
+    @property
+    def clear(self) -> str | None:
+        """The way of counting the values alone choose (their columns line up under it), if any."""
+        if self.counts and self.counts[0].score[:3] != self.counts[1].score[:3]:
+            return self.counts[0].metric
+        return None
+
+    def decide(self, document: str | None) -> None:
+        """Take the count the values choose, else the one the document's other tables chose, else
+        the one the headers fit best if it places the values as the other does."""
+        if not self.counts:
+            return
+        best, other = self.counts
+        chosen = best if self.clear or document is None else next(c for c in self.counts if c.metric == document)
+        agree = [p.bands for p in best.placements] == [p.bands for p in other.placements]
+        # More columns than the headers show: values strayed into bands of their own.
+        self.best = chosen
+        self.settled = bool(self.clear or document or agree) and not 0 < chosen.headers < len(chosen.bands)
+
+    def _spans(self, metric: str, cells: Sequence[Cell]) -> list[Span]:
+        if metric == "cols":
+            return [Span(c.col0, c.col1) for c in cells]
+        return [Span(c.char0, c.char1) for c in cells]
+
+    def _count(self, metric: str) -> _Count:
+        """The bands under one way of counting, and how well the values sit in them: under the
+        right count the values of a column line up (tight bands, few of them) and stand under
+        their headers; under the wrong one, labels of different lengths scatter them."""
+        spans = self.spans[metric]
+        leaves = self._headers(metric)
+        bands = infer_bands_in_order(spans, _WANDER)
+        ends = [band.x1 for band in bands]
+        under = [b for h in leaves for b in overlapped(h, bands, ends)]
+        if len(set(under)) < len(under):
+            # The fullest lines miss different columns: their i-th values are no one column.
+            bands = infer_bands_near(spans, _WANDER)
+        placements = [place_sorted(line, bands) for line in spans]
+        loose = _looseness(bands, spans, placements)
+        found = len(bands)
+        headed = add_header_columns(bands, leaves)
+        if headed != bands:
+            placements = [place_sorted(line, headed) for line in spans]
+        placed = sum(len(line) - len(p.ambiguous) for line, p in zip(spans, placements, strict=True))
+        # Ties go to display columns (listed first): the count the offsets most often are in.
+        return _Count(metric, headed, placements, (placed, -loose, -found, -_misfit(headed, leaves)), len(leaves))
+
+    def _headers(self, metric: str) -> list[Span]:
+        """The header cells over single columns of values, from the lines above the table."""
+        at = _extent(metric)
+        # The first header cell of a table with labels, nearer the labels than the values, heads
+        # the labels (`信息内容`, the note of table 三), not a column of values.
+        labels = [at(c)[1] for i in self.region for c in self._before(i)]
+        left = min(at(c)[0] for i in self.region for c in self.lines[i].values)
+        middle = (max(labels) + left) / 2 if labels else -1.0
+        rows: list[list[tuple[str, Extent]]] = []
+        for i in self.above[-_HEADER_LINES:]:
+            cells = self.lines[i].cells
+            if len(cells) == 1 and len(cells[0].text) >= LONE_HEADER:
+                continue
+            heads = [(c.text, at(c)) for c in cells]
+            rows.append(heads[1:] if sum(heads[0][1]) / 2 < middle else heads)
+        return _leaves(_stacked(rows)) if rows else []
+
+    def _before(self, i: int) -> list[Cell]:
+        """The text cells of a line before its first value: its labels."""
+        cells = self.lines[i].cells
+        return cells[: next(k for k, c in enumerate(cells) if c.value)]
+
+    def rows(self) -> list[tuple[int, list[str]]]:
+        """Each line of values as cells: its text before the values, one cell per column (or,
+        with the columns unsettled or not needed, its values alone), and any text after them."""
+        if not self.settled:
+            return [(i, [c.text for c in self.lines[i].cells]) for i in self.region]
+        out = []
+        bands = self.best.bands
+        for i, spans, placement in zip(self.region, self.spans[self.best.metric], self.best.placements, strict=True):
+            cells = self.lines[i].cells
+            first = next(k for k, c in enumerate(cells) if c.value)
+            values = [c for c in cells[first:] if c.value]
+            after = [c.text for c in cells[first:] if not c.value]
+            columns = ["" if k is None else values[k].text for k in placement.bands]
+            for k in placement.ambiguous:
+                _unplaced(spans[k], bands, placement.bands, columns)
+            out.append((i, [c.text for c in cells[:first]] + columns + after))
+        return out
+
+
+def _unplaced(span: Span, bands: Sequence[Span], placed: tuple[int | None, ...], columns: list[str]) -> None:
+    """A value between columns: every column it could be in reads as unreadable, not as it."""
+    near = [b for b, band in enumerate(bands) if overlaps(span, band)]
+    if not near:
+        left = [b for b, band in enumerate(bands) if band.x1 <= span.centre]
+        right = [b for b, band in enumerate(bands) if band.x0 >= span.centre]
+        near = [*left[-1:], *right[:1]]
+    for band in near:
+        if placed[band] is None:
+            columns[band] = _UNPLACED

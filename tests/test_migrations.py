@@ -17,7 +17,7 @@ from worker.adapters.db import (
     upgrade,
 )
 
-TABLES = {"reports", "contents", "cells", "issues", "sightings", "outbox", "handovers", "alembic_version"}
+TABLES = {"reports", "contents", "cells", "issues", "sightings", "outbox", "handovers", "claims", "alembic_version"}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -145,3 +145,15 @@ class OutboxEvent(SQLModel, table=True):
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True, index=True)
     )
     attempts: int = Field(default=0)
+
+
+class Claim(SQLModel, table=True):
+    """A file's bytes held for the consumers when they are too big for one broker message (the claim
+    check pattern): the message carries the SHA-256, the consumer reads the bytes from here."""
+
+    __tablename__ = "claims"
+
+    sha256: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary, nullable=False))
+    size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))

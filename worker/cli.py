@@ -74,7 +74,7 @@ def parse(
 ) -> None:
     """Parse report files: one result JSON per file, one per line, in input order."""
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.library_log_level)
     limit = max_bytes or settings.max_bytes
     unreadable = 0
     for path in expand_paths(paths):
@@ -131,7 +131,7 @@ def _store(settings: Settings) -> Store:
 
 def _setup() -> Settings:
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.library_log_level)
     return settings
 
 

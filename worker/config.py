@@ -57,7 +57,17 @@ class Settings(BaseSettings):
         description="Bytes of address space per parsing process (unset: no limit); a document needing "
         "more fails alone.",
     )
-    log_level: str = Field(default="INFO", description="Level of the JSON log lines on stderr.")
+    log_level: str = Field(
+        default="INFO",
+        pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="Level of the JSON log lines on stderr.",
+    )
+    library_log_level: str = Field(
+        default="WARNING",
+        pattern=r"(?i)^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
+        description="Level of the libraries' own log lines (pika, watchdog, SQLAlchemy...): their INFO "
+        "and DEBUG are noise unless you are debugging them.",
+    )
 
     @property
     def database(self) -> str:

@@ -14,11 +14,19 @@ from structlog.tracebacks import ExceptionDictTransformer
 from structlog.typing import EventDict, Processor
 
 _CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@/\s]*)@")
+# A password can also travel as a parameter: `?password=` in a URL's query (psycopg and pika read it
+# there), or `password=` in a libpq conninfo string.
+_PARAMETER = re.compile(r"(?i)(?P<key>\b(?:password|passwd|pwd|sslpassword)\s*=\s*)(?P<value>'[^']*'|[^&\s;,'\"]+)")
+# Libraries narrate at INFO (pika: ~20 lines with object reprs per connection) and DEBUG (thousands of
+# lines a second): only their warnings matter unless someone asks.
+LIBRARY_LOGGERS = ("pika", "watchdog", "alembic", "sqlalchemy", "urllib3", "asyncio", "tenacity")
 
 
 def mask_secrets(text: str) -> str:
-    """Replace the password of every `scheme://user:password@host` in a text with `***`."""
-    return _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    """Replace every password in a text with `***`: of `scheme://user:password@host`, and of a
+    `password=` parameter (URL query or conninfo)."""
+    text = _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    return _PARAMETER.sub(lambda m: f"{m['key']}***", text)
 
 
 def _mask(value: Any) -> Any:
@@ -44,8 +52,9 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """JSON lines with timestamp, level and event on stderr, for structlog and stdlib loggers."""
+def configure_logging(level: str = "INFO", library_level: str = "WARNING") -> None:
+    """JSON lines with timestamp, level and event on stderr, for structlog and stdlib loggers; the
+    libraries' own loggers at `library_level` (and never below `level`)."""
     final: list[Processor] = [
         structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
         _mask_processor,
@@ -60,8 +69,9 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Alembic narrates every connection at INFO ("Context impl SQLiteImpl."): only its warnings matter.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
+    quiet = max(logging.getLevelName(library_level.upper()), root.level)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(quiet)
     structlog.configure(
         processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

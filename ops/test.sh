@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 bash ops/bootstrap.sh
 # Integration tests talk to the real servers: start them (installing them if needed).
 bash ops/services.sh postgres rabbitmq
+# promtool checks the alert rules (tests/test_ops_files.py).
+PATH="$(bash ops/tools.sh):$PATH"
+export PATH
 
 # The coverage the whole suite had when it was first measured (80.7 %, issue 9): raise it as tests
 # are added. Code the tests run in subprocesses (cli.py, ingest.py through `govreport`) does not count.

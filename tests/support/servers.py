@@ -1,6 +1,7 @@
 """Real servers for integration tests: reachable, or skipped locally and failed under CI."""
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -46,3 +47,15 @@ def postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def require_tool(name: str, why: str) -> str:
+    """The path of a command-line tool a test needs: skipped locally when missing, failed under CI
+    (`ops/test.sh` installs what CI needs)."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    message = f"{name} is not installed ({why})"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}, and CI must have it")
+    pytest.skip(message)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import structlog
 
+from tests.support.databases import DIALECTS, empty_database
+
 
 @pytest.fixture(autouse=True)
 def _pristine_logging() -> Iterator[None]:
@@ -32,23 +34,7 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DIALECTS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: a SQLite file, or the session's PostgreSQL database emptied."""
-    from worker.adapters.db import make_engine, upgrade
-
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'govreport.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        yield url
-        return
-    url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql(
-            "TRUNCATE reports, contents, cells, issues, sightings, outbox, handovers RESTART IDENTITY"
-        )
-    engine.dispose()
-    yield url
+    yield from empty_database(request, tmp_path)

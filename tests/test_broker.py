@@ -1,5 +1,7 @@
 """The broker adapter on the real RabbitMQ: nothing counts as handed over unless the broker has it."""
 
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -7,7 +9,15 @@ from pika.spec import BasicProperties
 
 from tests.support.pipeline_kit import AMQP, delete_namespace, new_namespace
 from tests.support.servers import require
-from worker.adapters.broker import Broker, BrokerUnavailable, Message, PublishRefused, Topology, TopologyMismatch
+from worker.adapters.broker import (
+    Broker,
+    BrokerUnavailable,
+    Delivery,
+    Message,
+    PublishRefused,
+    Topology,
+    TopologyMismatch,
+)
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -73,3 +83,43 @@ def test_the_parse_queue_is_a_quorum_queue_with_a_limit_and_dead_lettering(topol
     assert arguments["x-dead-letter-exchange"] == topology.dlx
     assert arguments["x-dead-letter-strategy"] == "at-least-once"
     assert arguments["x-overflow"] == "reject-publish"
+
+
+def test_consuming_two_queues_gives_each_delivery_with_its_queue(topology: Topology) -> None:
+    publisher = Broker(AMQP, "test-publisher")
+    publisher.publish([message(topology.files), message(topology.dlx, routing_key="")])
+    publisher.close()
+    consumer = Broker(AMQP, "test-consumer")
+    try:
+        consumer.consume([topology.parse, topology.dlq], prefetch=10)
+        received: list[str] = []
+        deadline = time.monotonic() + 10
+        while len(received) < 2 and time.monotonic() < deadline:
+            received += [d.queue for d in consumer.poll(0.5)]
+        assert sorted(received) == sorted([topology.parse, topology.dlq])
+    finally:
+        consumer.close()
+    assert queued(topology) == 1  # unacknowledged, it went back when the connection closed
+
+
+def test_wake_ends_a_poll_from_another_thread(topology: Topology) -> None:
+    consumer = Broker(AMQP, "test-consumer")
+    try:
+        consumer.consume([topology.parse], prefetch=10)
+        timer = threading.Timer(0.3, consumer.wake)
+        timer.start()
+        started = time.monotonic()
+        assert consumer.poll(20) == []
+        assert time.monotonic() - started < 10
+        timer.join()
+    finally:
+        consumer.close()
+
+
+def test_an_ack_on_a_lost_channel_is_transient_and_opens_nothing(topology: Topology) -> None:
+    consumer = Broker(AMQP, "test-consumer")
+    consumer.consume([topology.parse], prefetch=10)
+    consumer.close()
+    with pytest.raises(BrokerUnavailable):
+        consumer.ack(Delivery(1, False, BasicProperties(), b""))
+    assert consumer.connection is None  # a delivery tag belongs to its channel: no new one

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.files import expand_paths, read_file, read_given, sha256_of
+from worker.files import expand_paths, inbox_relative, read_file, read_given, sha256_of
 
 
 def test_a_file_is_read_once_with_its_hash(tmp_path: Path) -> None:
@@ -42,3 +42,15 @@ def test_folders_expand_to_their_visible_files_sorted(tmp_path: Path) -> None:
         (tmp_path / name).write_text("x")
     single = tmp_path / "b.txt"
     assert list(expand_paths([tmp_path, single])) == [tmp_path / "a/c.txt", single, single]
+
+
+def test_a_watched_file_is_shown_by_its_path_relative_to_the_inbox(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    path = inbox / "2024" / "huaian.pdf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"%PDF")
+    shown = inbox_relative(path, inbox)
+    assert shown == "2024/huaian.pdf"
+    assert read_file(path, 100, shown=shown).path == "2024/huaian.pdf"
+    assert read_file(path, 1, shown=shown).path == "2024/huaian.pdf"  # over the limit too
+    assert inbox_relative(tmp_path / "elsewhere.pdf", inbox) == str(tmp_path / "elsewhere.pdf")

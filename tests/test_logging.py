@@ -25,7 +25,7 @@ def test_mask_secrets(text: str, masked: str) -> None:
 def test_structlog_and_stdlib_lines_are_json_without_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO")
     structlog.get_logger("t").info("connecting", url="amqp://u:hunter2@h/")
-    logging.getLogger("pika").warning("lost amqp://u:hunter2@h/ during %s", "work")
+    logging.getLogger("sqlalchemy.pool").warning("lost amqp://u:hunter2@h/ during %s", "work")
     try:
         raise RuntimeError("boom amqp://u:hunter2@h/")
     except RuntimeError:
@@ -52,13 +52,13 @@ def test_mask_secrets_in_parameters(text: str, masked: str) -> None:
 
 def test_library_loggers_are_quiet_unless_asked(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("DEBUG")
-    logging.getLogger("pika.connection").info("Created channel=1")
+    logging.getLogger("sqlalchemy.engine").info("Created channel=1")
     logging.getLogger("watchdog.observers").debug("in_event")
     structlog.get_logger("worker.t").debug("ours")
-    logging.getLogger("pika.connection").warning("connection lost")
+    logging.getLogger("sqlalchemy.engine").warning("connection lost")
     events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
     assert events == ["ours", "connection lost"]
     configure_logging("INFO", library_level="DEBUG")
-    logging.getLogger("pika.connection").debug("frame")
-    logging.getLogger("pika.connection").info("Created channel=1")
+    logging.getLogger("sqlalchemy.engine").debug("frame")
+    logging.getLogger("sqlalchemy.engine").info("Created channel=1")
     assert [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()] == ["Created channel=1"]

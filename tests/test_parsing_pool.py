@@ -2,6 +2,7 @@
 at once and as a failure, and the pool is renewed with the old processes gone."""
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -68,3 +69,63 @@ def test_shutdown_kills_the_processes() -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def _collect(pool: ParsePool, changed: threading.Event, wanted: set[int], timeout: float = 60.0) -> list[int]:
+    """Tickets in the order they finished, until every one of `wanted` did (or the timeout)."""
+    order: list[int] = []
+    deadline = time.monotonic() + timeout
+    while set(order) < wanted and time.monotonic() < deadline:
+        changed.clear()
+        order += [ticket for ticket, _ in pool.finished()]
+        changed.wait(0.2)
+    return order
+
+
+def test_a_slow_document_holds_up_no_other() -> None:
+    pool = ParsePool(PoolSettings(workers=2, seconds=30, memory=None), parse=crash_or_hang)
+    changed = threading.Event()
+    try:
+        slow = pool.start(job("slow.txt", data=b"3"), changed.set)
+        time.sleep(0.2)  # the slow one is running before the quick one arrives
+        started = time.monotonic()
+        quick = pool.start(job("quick.txt"), changed.set)
+        first = _collect(pool, changed, {quick})
+        assert first == [quick] and time.monotonic() - started < 2.5
+        assert pool.in_flight == 1
+        assert _collect(pool, changed, {slow}) == [slow]
+    finally:
+        pool.shutdown()
+
+
+def test_a_crash_beside_a_slow_document_fails_only_itself() -> None:
+    pool = ParsePool(PoolSettings(workers=2, seconds=30, memory=None), parse=crash_or_hang)
+    try:
+        slow, crashed = pool.run([job("slow.txt", data=b"1"), job("crash.pdf")])
+        assert slow.result.status == "valid"
+        assert crashed.result.failure is not None and "died" in crashed.result.failure.message
+        assert pool.in_flight == 0
+    finally:
+        pool.shutdown()
+
+
+def test_abandon_kills_the_parses_in_progress_at_once(tmp_path: Path) -> None:
+    pool = ParsePool(PoolSettings(workers=1, seconds=30, memory=None), parse=crash_or_hang)
+    pid_file = tmp_path / "pid"
+    try:
+        pool.start(job("hang.pdf", data=str(pid_file).encode()))
+        pool.start(job("waiting.txt"))
+        deadline = time.monotonic() + 30
+        while not pid_file.exists() or not pid_file.read_text():
+            assert time.monotonic() < deadline, "the parse never started"
+            time.sleep(0.05)
+        started = time.monotonic()
+        abandoned = pool.abandon()
+        assert time.monotonic() - started < 2
+        assert sorted(j.filename for j in abandoned) == ["hang.pdf", "waiting.txt"]
+        assert pool.in_flight == 0 and pool.finished() == []
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid_file.read_text()), 0)
+        assert [p.result.status.value for p in pool.run([job("after.txt")])] == ["valid"]
+    finally:
+        pool.shutdown()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 from pika.spec import BasicProperties
+from sqlmodel import SQLModel
 
 from tests.corpus import CORPUS
 from tests.native.office import render_docx, render_xlsx
@@ -77,10 +78,12 @@ def settings_for(namespace: str, tmp_path: Path, **overrides: object) -> Setting
         "namespace": namespace,
         "database_url": f"sqlite:///{tmp_path / 'db' / 'govreport.db'}",
         "quiet": 0.1,
+        "open_quiet": 0.5,
         "rescan_every": 1.0,
         "concurrency": 1,
         "relay_interval": 0.2,
         "delivery_limit": 2,
+        "metrics_port": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -293,7 +296,7 @@ def test_with_the_database_down_messages_wait_and_are_stored_when_it_is_back(
 ) -> None:
     engine = make_engine(postgres_url)
     with engine.begin() as connection:
-        connection.exec_driver_sql("TRUNCATE reports, contents, cells, issues, sightings, outbox, handovers")
+        connection.exec_driver_sql(f"TRUNCATE {', '.join(SQLModel.metadata.tables)}")
     proxy = Proxy(("127.0.0.1", 5432))
     proxied = postgres_url.replace("127.0.0.1/", f"127.0.0.1:{proxy.port}/")
     settings = settings_for(namespace, tmp_path, database_url=proxied)
@@ -324,6 +327,7 @@ def _environment(namespace: str, tmp_path: Path, **extra: str) -> dict[str, str]
         "GOVREPORT_DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'govreport.db'}",
         "GOVREPORT_INBOX": str(tmp_path / "inbox"),
         "GOVREPORT_CONCURRENCY": "1",
+        "GOVREPORT_METRICS_PORT": "0",  # tests run side by side: none takes the metrics port
         **extra,
     }
 
@@ -378,7 +382,7 @@ def test_sigterm_stops_the_whole_pipeline_within_seconds_and_logs_no_secret(name
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=30)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 5
     assert process.returncode == 0
     lines = [json.loads(line) for line in stderr.splitlines()]
     assert all({"timestamp", "level", "event"} <= line.keys() for line in lines)
@@ -386,16 +390,6 @@ def test_sigterm_stops_the_whole_pipeline_within_seconds_and_logs_no_secret(name
     assert len(stored) == 1 and stored[0]["filename"] == "a.txt" and len(stored[0]["sha256"]) == 64
     assert "govreport.stopped" in [line["event"] for line in lines]
     assert "guest:guest" not in stderr
-
-
-def test_a_wrong_broker_password_is_retried_and_never_logged(namespace: str, tmp_path: Path) -> None:
-    env = _environment(namespace, tmp_path, GOVREPORT_AMQP_URL="amqp://guest:s3cretpw@127.0.0.1:5672/%2F")
-    process = subprocess.Popen([str(GOVREPORT), "consume"], env=env, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=30)
-    assert "s3cretpw" not in stderr
-    assert "transient_error" in stderr
 
 
 def test_a_document_that_kills_its_parsing_process_fails_alone_at_once(

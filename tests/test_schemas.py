@@ -1,8 +1,10 @@
-"""The committed JSON Schemas are current, well-formed, and tell good results from bad ones."""
+"""The committed JSON Schemas are current, well-formed, and tell good results and events from bad ones."""
 
 import copy
 import hashlib
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,8 @@ from jsonschema import Draft202012Validator
 
 from tests.schema_check import SCHEMA_DIR, assert_valid_result, schema_errors
 from worker import schemas
+from worker.adapters.db import make_engine, upgrade
+from worker.adapters.store import Arrival, Outcome, Store
 from worker.core import ParseResult
 from worker.core.result import (
     Code,
@@ -161,3 +165,109 @@ def test_generated_text_is_stable_json() -> None:
     for text in schemas.generated().values():
         assert text.endswith("}\n")
         assert schemas.render(json.loads(text)) == text
+
+
+# -- events: real ones, made by the store, against the committed event schemas ---------------------
+
+WHEN = datetime(2026, 11, 1, tzinfo=UTC)
+CE_NAME = re.compile(r"^[a-z0-9]{1,20}$")  # CloudEvents 1.0: attribute names
+
+
+def _event_validator(routing_key: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads((SCHEMA_DIR / f"event.{routing_key}.schema.json").read_text("utf-8")))
+
+
+def _outcome(result: ParseResult, path: str, minute: int) -> Outcome:
+    return Outcome(result, None, Arrival(path, result.source.bytes, WHEN + timedelta(minutes=minute)))
+
+
+def _yearly(year: int, carried_forward: int) -> ParseResult:
+    """A valid report of one organ and year, identified by its year."""
+    base = valid_result()
+    cells = {**base.cells, "applications.carried_over.total": 2, "applications.carried_forward.total": carried_forward}
+    source = base.source.model_copy(update={"sha256": f"{year:064d}"})
+    meta = base.meta.model_copy(update={"year": year})
+    return base.model_copy(update={"cells": cells, "source": source, "meta": meta})
+
+
+@pytest.fixture(scope="module")
+def real_events(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, dict[str, Any]]]:
+    """Every kind of event the store queues: first events (with and without a path, superseding,
+    superseded by), and change events of every cause, one of them changing the status."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('events') / 'events.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    store = Store(engine)
+    valid, invalid, failed = valid_result(), invalid_result(), failed_result()
+    store.save([_outcome(valid, "2024/a.txt", 0)])  # first event, with a path
+    store.save([_outcome(invalid, "2024/a.txt", 5)])  # supersedes the valid one
+    store.save([_outcome(failed, "2024/a.txt", 1)])  # an older version, late: superseded by
+    store.save([_outcome(valid, "2024/a.txt", 9)])  # a revert: a placement change event
+    store.save([Outcome(_yearly(2021, 0)), Outcome(_yearly(2019, 0))])  # no path
+    store.save([Outcome(_yearly(2020, 3))])  # a cross-year change event on 2021
+    store.replace(Outcome(failed.model_copy(update={"source": _yearly(2019, 0).source})))  # valid → failed
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT routing_key, body FROM outbox ORDER BY created_at").all()
+    engine.dispose()
+    return [(key, json.loads(body)) for key, body in rows]
+
+
+def test_real_events_cover_every_kind(real_events: list[tuple[str, dict[str, Any]]]) -> None:
+    """The fixture really made every kind of event (else the validation below proves little)."""
+    bodies = [body for _, body in real_events]
+    assert {key for key, _ in real_events} == {"report.valid", "report.invalid", "report.failed"}
+    assert {b.get("cause") for b in bodies} == {None, "placement", "crossyear", "reparse"}
+    assert any("supersedes" in b for b in bodies) and any("supersededby" in b for b in bodies)
+    assert any("path" not in b for b in bodies) and any("statusbefore" in b for b in bodies)
+
+
+def test_real_events_validate_against_the_committed_event_schemas(
+    real_events: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """Every event the store queues is valid under the schema of its routing key, and under no other."""
+    for key, body in real_events:
+        errors = [f"{e.json_path}: {e.message}" for e in _event_validator(key).iter_errors(body)]
+        assert not errors, f"{key} {body.get('cause')}: {errors}"
+        others = {"report.valid", "report.invalid", "report.failed"} - {key}
+        assert all(list(_event_validator(other).iter_errors(body)) for other in others)
+
+
+def test_event_attribute_names_follow_cloudevents(real_events: list[tuple[str, dict[str, Any]]]) -> None:
+    """CloudEvents attribute names are lowercase letters and digits; extension values are scalars."""
+    for _, body in real_events:
+        assert all(CE_NAME.fullmatch(name) for name in body), sorted(body)
+        assert all(not isinstance(v, dict | list) for name, v in body.items() if name != "data")
+    document = json.loads((SCHEMA_DIR / "event.report.valid.schema.json").read_text("utf-8"))
+    assert all(CE_NAME.fullmatch(name) for name in document["properties"])
+
+
+def _changed(body: dict[str, Any], **values: Any) -> dict[str, Any]:
+    document = copy.deepcopy(body)
+    for name, value in values.items():
+        if value is ...:
+            document.pop(name, None)
+        else:
+            document[name] = value
+    return document
+
+
+WRONG_EVENTS = {
+    "a first event saying why it changed": {"revision": 0, "cause": "reparse"},
+    "a change event not saying why": {"revision": 1, "cause": ...},
+    "supersedes and superseded by at once": {"supersedes": "a" * 64, "supersededby": "b" * 64},
+    "supersedes not a SHA-256": {"supersedes": "2024/a.txt"},
+    "a null path": {"path": None},
+    "a negative revision": {"revision": -1},
+    "no revision": {"revision": ...},
+    "an unknown cause": {"revision": 1, "cause": "whim"},
+    "issue codes as a list": {"revision": 1, "cause": "reparse", "issuesadded": ["W_CROSS_YEAR"]},
+    "an attribute not in the schema": {"changes": "status"},
+}
+
+
+@pytest.mark.parametrize("values", list(WRONG_EVENTS.values()), ids=list(WRONG_EVENTS))
+def test_wrong_events_are_rejected(real_events: list[tuple[str, dict[str, Any]]], values: dict[str, Any]) -> None:
+    """A real first event, changed in one way the contract forbids, breaks its schema."""
+    key, body = next((k, b) for k, b in real_events if b["revision"] == 0 and "path" in b)
+    assert not list(_event_validator(key).iter_errors(body))
+    assert list(_event_validator(key).iter_errors(_changed(body, **values)))

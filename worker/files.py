@@ -19,7 +19,9 @@ class FileData:
     where they came from, so no one after the reader needs access to the share."""
 
     filename: str
-    path: str  # "" when not known (a message from another publisher)
+    # Where it was found: relative to the inbox (POSIX separators) for the watcher's files, as given
+    # for `ingest` and `parse`, "" when not known (a message from another publisher).
+    path: str
     size: int
     mtime_ns: int
     sha256: str
@@ -51,19 +53,36 @@ def sha256_of(path: Path) -> str:
 
 
 def read_file(
-    path: Path, max_bytes: int, *, name: str | None = None, size: int | None = None, mtime_ns: int | None = None
+    path: Path,
+    max_bytes: int,
+    *,
+    name: str | None = None,
+    size: int | None = None,
+    mtime_ns: int | None = None,
+    shown: str | None = None,
 ) -> FileData:
     """Read a file without following a link. `size` and `mtime_ns` are as the watcher saw them (else
-    as the file is now); `name` is the name it was given by (else its own). Raises OSError."""
+    as the file is now); `name` is the name it was given by (else its own); `shown` is the path to
+    record (else the path read). Raises OSError."""
     if size is None or mtime_ns is None:
         stat = path.stat()
         size, mtime_ns = stat.st_size, stat.st_mtime_ns
     filename = name or path.name
+    where = str(path) if shown is None else shown
     if size > max_bytes:
-        return FileData(filename, str(path), size, mtime_ns, sha256_of(path), None)
+        return FileData(filename, where, size, mtime_ns, sha256_of(path), None)
     with open_no_follow(path) as handle:
         data = handle.read()
-    return FileData(filename, str(path), size, mtime_ns, hashlib.sha256(data).hexdigest(), data)
+    return FileData(filename, where, size, mtime_ns, hashlib.sha256(data).hexdigest(), data)
+
+
+def inbox_relative(path: Path, inbox: Path) -> str:
+    """A path below the inbox as events and stored reports show it: relative, POSIX separators
+    (`2024/huaian.pdf`); a path outside the inbox stays as it is."""
+    try:
+        return path.relative_to(inbox).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def read_given(path: Path, max_bytes: int) -> FileData:
@@ -71,13 +90,30 @@ def read_given(path: Path, max_bytes: int) -> FileData:
     return read_file(path.resolve(), max_bytes, name=path.name)
 
 
-def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given, and the files of folders (recursively, sorted, hidden names skipped)."""
+# The names of the formats reports are published in (spec §3 `source.format`): what a folder
+# expands to. Decided by name, not by content, so that what a folder gives is predictable and costs
+# no reading; the parser still judges each file by its bytes, and a file named explicitly is read
+# whatever its name (a report saved as `.md` or without a suffix).
+REPORT_SUFFIXES = frozenset(
+    {
+        *(".txt", ".text", ".htm", ".html", ".shtml", ".xhtml", ".pdf", ".rtf"),
+        *(".docx", ".doc", ".wps", ".odt", ".xlsx", ".xls", ".ods"),
+    }
+)
+
+
+def expand_paths(paths: Iterable[Path], skipped: list[Path] | None = None) -> Iterator[Path]:
+    """Files as given, and the report files of folders (recursively, sorted; hidden names and other
+    suffixes than REPORT_SUFFIXES are skipped, and added to `skipped` when given)."""
     for path in paths:
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if child.is_file() and not hidden:
-                    yield child
-        else:
+        if not path.is_dir():
             yield path
+            continue
+        for child in sorted(path.rglob("*")):
+            hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+            if hidden or not child.is_file():
+                continue
+            if child.suffix.lower() in REPORT_SUFFIXES:
+                yield child
+            elif skipped is not None:
+                skipped.append(child)

@@ -25,14 +25,17 @@ class Tally:
     stored: Counter[str] = field(default_factory=Counter)
     already_stored: int = 0
     unreadable: list[str] = field(default_factory=list)
+    # A re-parse only: how many results changed (each announced by a change event).
+    changed: int | None = None
 
     def summary(self) -> str:
         """One line for a person."""
         stored = ", ".join(f"{n} {status}" for status, n in sorted(self.stored.items())) or "none"
-        return (
+        line = (
             f"{self.files} file(s): stored {sum(self.stored.values())} ({stored}), "
             f"{self.already_stored} already stored, {len(self.unreadable)} unreadable"
         )
+        return line if self.changed is None else f"{line}; {self.changed} changed and announced"
 
 
 def ingest(
@@ -85,11 +88,17 @@ def _ingest_chunk(chunk: list[Path], store: Store, max_bytes: int, pool: ParsePo
 
 
 def reparse(contents: Iterator[StoredContent], store: Store, *, max_bytes: int) -> Tally:
-    """Parse stored contents again with this parser and replace their stored outcomes."""
+    """Parse stored contents again with this parser and store the outcomes; only a result that changed
+    is replaced and announced."""
     tally = Tally()
+    changed = 0
     for content in contents:
         tally.files += 1
         parsed = timed(ParseJob(content.data, content.filename, content.sha256, len(content.data), max_bytes))
-        store.replace(Outcome(parsed.result, content.data, evidence=evidence_json(parsed.evidence)))
+        saved = store.replace(Outcome(parsed.result, content.data, evidence=evidence_json(parsed.evidence)))
         tally.stored[parsed.result.status.value] += 1
+        if saved.event_id is not None:
+            changed += 1
+            log.info("reparse.changed", sha256=content.sha256, filename=content.filename, event_id=saved.event_id)
+    tally.changed = changed
     return tally

@@ -58,6 +58,15 @@ class Report(SQLModel, table=True):
     evidence: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(Json, nullable=True))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    # Where the content was placed (the file's path relative to the inbox, as given to `ingest`):
+    # first the path it arrived at, later any path where it replaced another content again.
+    path: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    # The content (SHA-256) it replaced at that path, if any: the link from a file's new version to
+    # the one before. Not a foreign key: the older version may be pruned, the link stays meaningful.
+    supersedes: str | None = Field(default=None, max_length=64)
+    # How many times the report was announced again after its first event (a changed outcome, or its
+    # content placed again): numbers those events' ids, so each one is new and deterministic.
+    revision: int = Field(default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0"))
 
 
 class Content(SQLModel, table=True):
@@ -113,6 +122,26 @@ class Sighting(SQLModel, table=True):
     size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     mtime: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     seen_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class PathVersion(SQLModel, table=True):
+    """The content last seen at a path, by the file's modification time: the current version of a file.
+
+    A report is current while some path's row names it, or when it was never seen at a path at all.
+    """
+
+    __tablename__ = "paths"
+
+    # The path's SHA-256: a key of bounded size (an index entry has a size limit, a path has none).
+    key: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    path: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    # Null only inside the transaction that claims a new path: the row is locked before its report is known.
+    report_id: int | None = Field(
+        default=None,
+        sa_column=sa.Column(BigId, sa.ForeignKey("reports.id", ondelete="CASCADE"), nullable=True, index=True),
+    )
+    mtime: datetime | None = Field(default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True))
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
 class Handover(SQLModel, table=True):

@@ -2,15 +2,26 @@
 
 Documents are untrusted binary input read by native code (PDFium, calamine, LibreOffice): a
 document may crash its process, hang it, or eat its memory. Each process runs under an address
-space limit; a batch whose process died or overran its time is parsed again one document at a
-time in a fresh pool, so that only the document at fault ends — as a stored failure, at once,
-instead of a message redelivered until the broker gives up on it.
+space limit, and each document is a task of its own with its own deadline: a result comes out as
+soon as its parse ends (`finished`), so a slow document holds up no other.
+
+A process that dies breaks the whole `ProcessPoolExecutor` and a hung one can only be stopped by
+killing them all: the tasks caught in the pool then are sorted out. Those that had started are
+parsed again one at a time in a pool of one process of their own, so that only the document at
+fault ends — as a stored failure, at once, instead of a message redelivered until the broker gives
+up on it — while new documents go on in a fresh pool; those that had not started go back to it.
 """
 
+import itertools
 import multiprocessing
+import os
 import resource
+import signal
+import threading
+import time
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
@@ -24,11 +35,13 @@ from worker.jobs import ParseJob, failed_job, parse_job, worker_process_init
 log = structlog.get_logger("worker.parsing")
 # Past the document's own limit (which the readers check between pages), the process is killed.
 _GRACE = 5.0
-_TICK = 0.2
+# How often tasks in flight are looked at when nothing else wakes the caller (to see them start).
+TICK = 0.2
 _TASKS_PER_PROCESS = 200
 
 Parse = Callable[[ParseJob], Parsed]
 KeepAlive = Callable[[], None]
+Notify = Callable[[], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,30 +59,67 @@ def pool_settings(settings: Settings, workers: int | None = None) -> PoolSetting
 
 
 def limit_process(memory: int | None) -> None:
-    """Initialise a parsing process: JSON logs, Ctrl-C left to the parent, an address-space cap."""
+    """Initialise a parsing process: JSON logs, signals left to the parent, an address-space cap,
+    and an end with the application's process, however that ends."""
     worker_process_init()
+    # systemd sends SIGTERM to every process of the unit: the parent decides what happens to a parse.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _exit_with_parent()
     if memory is not None:
         # A document that would take more memory fails with MemoryError in its own process
         # (a failed result), instead of swapping the machine or being killed by the OOM killer.
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
+def _exit_with_parent() -> None:
+    """Exit when the application's process is gone. A killed application leaves its parsing
+    processes waiting for work for ever otherwise, and they keep the fork server alive with them."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        parent.join()  # its sentinel: the end of a pipe the application holds open while it lives
+        os._exit(1)
+
+    threading.Thread(target=watch, name="govreport-parent-watch", daemon=True).start()
+
+
+@dataclass(slots=True, eq=False)
+class _Task:
+    """One document in the pool: its future, since when it runs (as far as seen), and its history."""
+
+    ticket: int
+    job: ParseJob
+    notify: Notify
+    future: "Future[Parsed] | None" = None
+    started: float | None = None
+    resubmitted: bool = False
+
+
 class ParsePool:
-    """A process pool that survives the documents it parses."""
+    """A process pool that survives the documents it parses: `start` a job, take what `finished`."""
 
     def __init__(self, settings: PoolSettings, parse: Parse = parse_job) -> None:
         self.settings = settings
         self.parse = parse  # a module-level function: it is sent to the processes
-        self.executor = self._new_executor()
+        self.executor = self._new_executor(settings.workers)
+        self._alone_executor: ProcessPoolExecutor | None = None
+        self._main: dict[int, _Task] = {}
+        self._suspects: deque[_Task] = deque()
+        self._alone: _Task | None = None
+        self._tickets = itertools.count()
 
-    def _new_executor(self) -> ProcessPoolExecutor:
+    def _new_executor(self, workers: int) -> ProcessPoolExecutor:
         # Never fork this process: its other threads (broker connections, the relay, logging)
         # may hold locks at that moment, which the child would wait on for ever. A fork server
         # starts clean, and makes a renewed pool cheap.
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["worker.jobs"])
+        # The main module too: each new process would import it again otherwise (for `govreport`,
+        # the whole CLI: a second or two before a fresh process parses anything).
+        context.set_forkserver_preload(["__main__", "worker.jobs"])
         return ProcessPoolExecutor(
-            max_workers=self.settings.workers,
+            max_workers=workers,
             mp_context=context,
             initializer=limit_process,
             initargs=(self.settings.memory,),
@@ -78,72 +128,150 @@ class ParsePool:
             max_tasks_per_child=_TASKS_PER_PROCESS,
         )
 
-    def submit(self, jobs: Sequence[ParseJob]) -> list["Future[Parsed]"]:
-        """Start parsing; a pool broken by an earlier document is renewed first."""
-        try:
-            return [self.executor.submit(self.parse, job) for job in jobs]
-        except BrokenProcessPool:
-            self.renew()
-            return [self.executor.submit(self.parse, job) for job in jobs]
+    @property
+    def limit(self) -> float:
+        """Seconds a document may run in its process before the process is killed."""
+        return self.settings.seconds + _GRACE
 
-    def collect(
-        self, jobs: Sequence[ParseJob], futures: Sequence["Future[Parsed]"], keepalive: KeepAlive = lambda: None
-    ) -> list[Parsed]:
-        """The results of submitted jobs, in order. A job whose process died or overran its time
-        makes the others of its batch run again one by one, so that only it fails."""
-        if self._wait(futures, len(jobs), keepalive):
-            return [_outcome(job, future) for job, future in zip(jobs, futures, strict=True)]
-        self.renew()
-        results: list[Parsed] = []
-        for job, future in zip(jobs, futures, strict=True):
-            finished = future.done() and not future.cancelled()
-            if finished and not isinstance(future.exception(), BrokenProcessPool):
-                results.append(_outcome(job, future))
-            else:
-                results.append(self._alone(job, keepalive))
+    @property
+    def in_flight(self) -> int:
+        """Documents started and not finished yet."""
+        return len(self._main) + len(self._suspects) + (self._alone is not None)
+
+    def start(self, job: ParseJob, notify: Notify = lambda: None) -> int:
+        """Start parsing a job; its ticket. `notify` is called (from another thread) when it may
+        have finished: then call `finished`."""
+        task = _Task(next(self._tickets), job, notify)
+        self._main[task.ticket] = task
+        try:
+            self._submit(self.executor, task)
+        except BrokenProcessPool:  # broken by an earlier document: sort its tasks (and this one) out
+            self._recover("crashed")
+        return task.ticket
+
+    def finished(self) -> list[tuple[int, Parsed]]:
+        """The tasks that ended since the last call, by ticket: parsed, or failed alone (their
+        process died, or they overran their time)."""
+        now = time.monotonic()
+        results: list[tuple[int, Parsed]] = []
+        trouble = None
+        for task in list(self._main.values()):
+            future = task.future
+            if future is None:
+                continue
+            if future.done():
+                if future.cancelled() or isinstance(future.exception(), BrokenProcessPool):
+                    trouble = "crashed"
+                else:
+                    del self._main[task.ticket]
+                    results.append((task.ticket, _outcome(task.job, future)))
+            elif future.running():
+                task.started = task.started or now
+                if now - task.started > self.limit:
+                    trouble = trouble or "overran"
+        if trouble is not None:
+            self._recover(trouble)
+        results.extend(self._alone_finished(now))
         return results
 
     def run(self, jobs: Sequence[ParseJob], keepalive: KeepAlive = lambda: None) -> list[Parsed]:
-        """Parse jobs and wait for them (see `collect`)."""
-        return self.collect(jobs, self.submit(jobs), keepalive)
+        """Parse jobs and wait for them all, calling `keepalive` every tick; results in order."""
+        changed = threading.Event()
+        tickets = [self.start(job, changed.set) for job in jobs]
+        wanted = set(tickets)
+        results: dict[int, Parsed] = {}
+        while len(results) < len(tickets):
+            changed.clear()
+            results.update((t, p) for t, p in self.finished() if t in wanted)
+            if len(results) < len(tickets):
+                changed.wait(TICK)
+                keepalive()
+        return [results[t] for t in tickets]
 
-    def _alone(self, job: ParseJob, keepalive: KeepAlive) -> Parsed:
-        future = self.submit([job])[0]
-        if self._wait([future], 1, keepalive):
-            return _outcome(job, future)
-        error = None if future.running() or not future.done() else future.exception()
-        self.renew()
-        if error is None:
-            message = f"reading the document took longer than {self.settings.seconds + _GRACE:g} s"
-            log.warning("parser.timeout", sha256=job.sha256, filename=job.filename, seconds=self.settings.seconds)
-            return failed_job(job, FailureReason.UNREADABLE, message)
-        log.error("parser.crashed", sha256=job.sha256, filename=job.filename, error=str(error))
-        message = f"the parser's process died on this document ({error}); kept for reprocess"
-        return failed_job(job, FailureReason.INTERNAL_ERROR, message)
+    def warm(self, timeout: float = 60.0) -> None:
+        """Start the fork server and every process now: the first documents would wait for them
+        (the fork server imports the application, a second or two)."""
+        wait([self.executor.submit(os.getpid) for _ in range(self.settings.workers)], timeout)
 
-    def _wait(self, futures: Sequence["Future[Parsed]"], count: int, keepalive: KeepAlive) -> bool:
-        """Whether every future finished without a broken pool, within the batch's allowance."""
-        budget = (self.settings.seconds + _GRACE) * max(1, -(-count // self.settings.workers))
-        waited = 0.0
-        while waited < budget:
-            done, pending = wait(futures, timeout=_TICK, return_when=FIRST_EXCEPTION)
-            if any(isinstance(f.exception(), BrokenProcessPool) for f in done if not f.cancelled()):
-                return False
-            if not pending:
-                return True
-            keepalive()
-            waited += _TICK
-        return False
+    def abandon(self) -> list[ParseJob]:
+        """Stop every parse in progress, its processes killed, and forget them: the jobs abandoned."""
+        tasks = [*self._main.values(), *self._suspects, *([self._alone] if self._alone else [])]
+        self._main.clear()
+        self._suspects.clear()
+        self._alone = None
+        if tasks:
+            self.renew()
+            self._renew_alone()
+        return [task.job for task in tasks]
 
     def renew(self) -> None:
         """Replace the pool (its processes killed: one may hang in native code) by a fresh one."""
         old = self.executor
-        self.executor = self._new_executor()
+        self.executor = self._new_executor(self.settings.workers)
         _kill(old)
 
     def shutdown(self) -> None:
-        """Stop the current pool's processes, waiting for none of their work."""
+        """Stop the pools' processes, waiting for none of their work."""
         _kill(self.executor)
+        if self._alone_executor is not None:
+            _kill(self._alone_executor)
+
+    def _submit(self, executor: ProcessPoolExecutor, task: _Task) -> None:
+        future = executor.submit(self.parse, task.job)
+        task.future, task.started = future, None
+        future.add_done_callback(lambda _future: task.notify())
+
+    def _recover(self, reason: str) -> None:
+        """The pool broke (a process died) or a document overran: kill it, then parse the tasks
+        that had started again one at a time, and send those that had not back to a fresh pool."""
+        tasks = list(self._main.values())
+        self._main.clear()
+        self.renew()
+        again = 0
+        for task in tasks:
+            if task.started is not None or task.resubmitted:
+                self._suspects.append(task)
+                continue
+            task.resubmitted = True  # once: a document that breaks the pool too fast to be seen running
+            self._main[task.ticket] = task
+            self._submit(self.executor, task)
+            again += 1
+        log.warning("parser.pool_renewed", reason=reason, alone=len(self._suspects), again=again)
+
+    def _alone_finished(self, now: float) -> list[tuple[int, Parsed]]:
+        """The suspect parsed alone, if it ended (or overran); the next suspect started."""
+        results = []
+        task = self._alone
+        if task is not None and task.future is not None:
+            future = task.future
+            if future.done():
+                self._alone = None
+                if future.cancelled() or isinstance(future.exception(), BrokenProcessPool):
+                    self._renew_alone()
+                    results.append((task.ticket, _crashed(task.job, future)))
+                else:
+                    results.append((task.ticket, _outcome(task.job, future)))
+            elif future.running():
+                task.started = task.started or now
+                if now - task.started > self.limit:
+                    self._alone = None
+                    self._renew_alone()
+                    results.append((task.ticket, _overran(task.job, self.settings.seconds)))
+        if self._alone is None and self._suspects:
+            self._alone = self._suspects.popleft()
+            if self._alone_executor is None:
+                self._alone_executor = self._new_executor(1)
+            try:
+                self._submit(self._alone_executor, self._alone)
+            except BrokenProcessPool:
+                self._renew_alone()
+                self._submit(self._alone_executor, self._alone)
+        return results
+
+    def _renew_alone(self) -> None:
+        if self._alone_executor is not None:
+            old, self._alone_executor = self._alone_executor, self._new_executor(1)
+            _kill(old)
 
 
 def _kill(executor: ProcessPoolExecutor) -> None:
@@ -164,3 +292,16 @@ def _outcome(job: ParseJob, future: "Future[Parsed]") -> Parsed:
         return future.result()
     log.error("parser.raised", sha256=job.sha256, filename=job.filename, exc_info=error)
     return failed_job(job, FailureReason.INTERNAL_ERROR, f"internal error: {type(error).__name__}: {error}")
+
+
+def _crashed(job: ParseJob, future: "Future[Parsed]") -> Parsed:
+    error = None if future.cancelled() else future.exception()
+    log.error("parser.crashed", sha256=job.sha256, filename=job.filename, error=str(error))
+    message = f"the parser's process died on this document ({error}); kept for reprocess"
+    return failed_job(job, FailureReason.INTERNAL_ERROR, message)
+
+
+def _overran(job: ParseJob, seconds: float) -> Parsed:
+    log.warning("parser.timeout", sha256=job.sha256, filename=job.filename, seconds=seconds)
+    message = f"reading the document took longer than {seconds + _GRACE:g} s"
+    return failed_job(job, FailureReason.UNREADABLE, message)

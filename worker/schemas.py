@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from worker.core.result import ParseResult, Status
-from worker.events import EVENT_CONTENT_TYPE, ReportEvent, event_type, routing_key
+from worker.events import EVENT_CONTENT_TYPE, EXTENSIONS, ReportEvent, event_type, routing_key
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # An identifier, not a location (`.invalid` is reserved and never resolves): a shared base lets
@@ -26,18 +26,46 @@ class Entry:
     build: Callable[[], JsonSchema]
 
 
+# Attributes only a change event (revision 1 and later) has.
+_CHANGE_ONLY = ("cause", "changed", "statusbefore", "issuesadded", "issuesremoved", "cellschanged")
+
+
 def _event_schema(status: Status) -> JsonSchema:
     """The envelope with this event's `type` and its data's `status` pinned."""
     body = ReportEvent.model_json_schema(mode="serialization")
-    body["properties"]["type"] = {"const": event_type(status), "title": "Type", "type": "string"}
-    body["properties"]["data"] = {
+    properties = body["properties"]
+    for name in EXTENSIONS:
+        properties[name] = _absent_not_null(properties[name])
+    properties["type"] = {"const": event_type(status), "title": "Type", "type": "string"}
+    properties["data"] = {
         "allOf": [{"$ref": "#/$defs/ParseResult"}, {"properties": {"status": {"const": status.value}}}]
     }
+    # A first event (revision 0) says nothing about a change; a change event always says why.
+    body["if"] = {"properties": {"revision": {"const": 0}}}
+    body["then"] = {"not": {"anyOf": [{"required": [name]} for name in _CHANGE_ONLY]}}
+    body["else"] = {"required": ["cause"]}
+    body["not"] = {"required": ["supersedes", "supersededby"]}
     body["description"] = (
         f"CloudEvents 1.0 (structured JSON) published to the topic exchange <namespace>.events with routing "
-        f"key {routing_key(status)}; AMQP message_id = id, type = type, content_type = {EVENT_CONTENT_TYPE}."
+        f"key {routing_key(status)}; AMQP message_id = id, type = type, content_type = {EVENT_CONTENT_TYPE}. "
+        "`data` is the report's result as stored now. A report's first event has revision 0; each later "
+        "change to it (cause crossyear or reparse: the result changed; placement: the content became the "
+        "current version at `path` again) is announced by an event with the next revision and a new id. "
+        "Extension attributes are scalars, lists space-separated, and absent when unset (never null). "
+        "The current version of a file: the subject of the latest event carrying `path` that is a first "
+        "event without `supersededby`, or a placement; `supersedes` names the version it replaced."
     )
     return body
+
+
+def _absent_not_null(prop: JsonSchema) -> JsonSchema:
+    """An optional attribute's schema without its null branch and default: it is left out instead."""
+    branches = prop.get("anyOf")
+    if branches is None:
+        return prop
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    rest = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+    return {**kept[0], **rest} if len(kept) == 1 else {"anyOf": kept, **rest}
 
 
 def _event_entry(status: Status) -> Entry:

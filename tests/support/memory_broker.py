@@ -5,7 +5,7 @@ delivery counts its deliveries and, past the parse queue's limit, is dead-letter
 import itertools
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pika.spec import BasicProperties
@@ -28,6 +28,7 @@ class MemoryBroker:
     limits: dict[str, tuple[int, str]] = field(default_factory=dict)  # queue: (delivery limit, dead-letter exchange)
     unacked: dict[int, tuple[str, Delivery]] = field(default_factory=dict)
     refuse: bool = False  # publishing raises PublishRefused, as a broker that nacks would
+    consuming: list[tuple[str, int]] = field(default_factory=list)  # (queue, prefetch)
     closed: int = 0
     _tags: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -58,11 +59,20 @@ class MemoryBroker:
             for queue in queues:
                 self.queues[queue].append(Delivery(0, False, message.properties, message.body))
 
-    def batches(self, queue: str, *, prefetch: int, size: int, wait: float) -> Iterator[list[Delivery]]:  # noqa: ARG002
-        """Up to `size` deliveries at a time; an empty batch when the queue is empty."""
-        while True:
-            batch = [d for _ in range(size) if (d := self.get(queue)) is not None]
-            yield batch
+    def consume(self, queues: Sequence[str], *, prefetch: int) -> None:
+        """Consume queues: `poll` hands out up to `prefetch` of each one's messages."""
+        self.consuming = [(name, prefetch) for name in queues]
+
+    def poll(self, timeout: float) -> list[Delivery]:  # noqa: ARG002 - nothing arrives while waiting here
+        """What is waiting in the consumed queues, up to each one's prefetch less its unacknowledged."""
+        taken: list[Delivery] = []
+        for name, prefetch in self.consuming:
+            held = sum(1 for queue, _ in self.unacked.values() if queue == name)
+            taken += [d for _ in range(max(0, prefetch - held)) if (d := self.get(name)) is not None]
+        return taken
+
+    def wake(self) -> None:
+        """Nothing waits in `poll`."""
 
     def get(self, queue: str) -> Delivery | None:
         """The next message of a queue, unacknowledged, or None."""
@@ -70,7 +80,7 @@ class MemoryBroker:
         if not waiting:
             return None
         stored = waiting.popleft()
-        delivery = Delivery(next(self._tags), stored.redelivered, stored.properties, stored.body)
+        delivery = Delivery(next(self._tags), stored.redelivered, stored.properties, stored.body, queue)
         self.unacked[delivery.tag] = (queue, delivery)
         return delivery
 
@@ -99,6 +109,7 @@ class MemoryBroker:
 
     def stop_consuming(self) -> None:
         """Every unacknowledged delivery goes back to the front of its queue."""
+        self.consuming = []
         for tag in sorted(self.unacked, reverse=True):
             queue, delivery = self.unacked.pop(tag)
             self.queues[queue].appendleft(Delivery(0, True, delivery.properties, delivery.body))
@@ -107,7 +118,9 @@ class MemoryBroker:
         """Nothing to keep alive."""
 
     def close(self) -> None:
-        """Count closes: each worker must close its connection when it stops."""
+        """Unacknowledged deliveries go back, as with a closed connection; closes are counted: each
+        worker must close its connection when it stops."""
+        self.stop_consuming()
         self.closed += 1
 
     def bodies(self, queue: str) -> list[bytes]:

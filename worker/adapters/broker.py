@@ -1,44 +1,95 @@
-"""RabbitMQ through pika: the topology, confirmed publishing, and micro-batched consuming.
+"""RabbitMQ through pika: the topology, confirmed publishing, and consuming.
 
 pika is not thread-safe: every thread that talks to the broker opens its own `Broker`, and no
-broker object is ever used from two threads (so no cross-thread call is needed).
+broker object is used from two threads, except `Broker.wake` (pika's one thread-safe call). A
+connection must be served (heartbeats) while idle: a worker that holds one calls into it at least
+every few seconds, and a caller that only uses it now and then (the watcher's) gets a
+`ServicedBroker`, whose connection lives in a thread of its own.
 
 Raises:
     BrokerUnavailable: when the broker cannot be reached or the connection is lost (transient).
+    BrokerRefused: when the broker refuses the credentials, the vhost or a permission (permanent).
     PublishRefused: when the broker refuses or cannot route a message (nothing was handed over).
+    MessageTooLarge: when a message is over the broker's `max_message_size` (a PublishRefused).
+    TopologyMismatch: when a queue exists with other arguments than the ones this version declares.
 """
 
-from collections.abc import Iterator
+import functools
+import logging
+import queue
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from worker.errors import PermanentError, TransientError
+from worker.errors import ConfigurationError, PermanentError, TransientError
 
 # Every name this application uses on the broker: the topology's queues and exchanges are named below.
 APP_ID = "govreport"
 PERSISTENT = 2  # delivery mode: the broker keeps the message on disk
 FILE_ROUTING_KEY = "file"
+DEFAULT_HEARTBEAT = 30
+_ACCESS_REFUSED = 403
+_NOT_FOUND = 404
+_PRECONDITION_FAILED = 406
 _CONNECTION_ERRORS = (
     pika.exceptions.AMQPConnectionError,
     pika.exceptions.StreamLostError,
     pika.exceptions.ConnectionClosed,
+    pika.exceptions.ConnectionWrongStateError,
     pika.exceptions.ChannelWrongStateError,
-    ConnectionError,
+    OSError,  # refused, reset, a name that does not resolve (yet)
 )
+
+T = TypeVar("T")
+
+
+class _Narration(logging.Filter):
+    """pika logs each failure at WARNING or ERROR (a connection refused: six lines and a traceback)
+    and then raises it; this adapter translates it and the workers log it once, as a warning that
+    says it is retrying or as the one line a refused command exits with. pika's own lines are kept
+    as DEBUG detail, shown when the library log level asks for it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.DEBUG < record.levelno < logging.CRITICAL:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger("pika").isEnabledFor(record.levelno)
+
+
+def _quiet_pika() -> None:
+    # A logger's filter sees only its own records, not its children's: every pika module has one.
+    narration = _Narration()
+    for name in list(logging.root.manager.loggerDict):
+        if name == "pika" or name.startswith("pika."):
+            logging.getLogger(name).addFilter(narration)
+
+
+_quiet_pika()
 
 
 class BrokerUnavailable(TransientError):
     """Raised when RabbitMQ cannot be reached or the connection dropped; retry later."""
 
 
+class BrokerRefused(ConfigurationError):
+    """Raised when RabbitMQ refuses the credentials, the vhost or a permission: retrying cannot help."""
+
+
 class PublishRefused(TransientError):
     """Raised when the broker nacked or returned a message: it was not handed over."""
+
+
+class MessageTooLarge(PublishRefused):
+    """Raised when a message is over the broker's message size limit (the channel was closed)."""
 
 
 class TopologyMismatch(PermanentError):
@@ -78,7 +129,8 @@ class Topology:
         return f"{self.namespace}.events"
 
     def declare(self, channel: BlockingChannel) -> None:
-        """Declare everything, idempotently; a queue with other arguments is a TopologyMismatch."""
+        """Declare everything, idempotently; a queue with other arguments is a TopologyMismatch, a
+        missing permission a BrokerRefused."""
         try:
             channel.exchange_declare(self.files, exchange_type="direct", durable=True)
             channel.exchange_declare(self.dlx, exchange_type="fanout", durable=True)
@@ -88,6 +140,8 @@ class Topology:
             channel.queue_declare(self.parse, durable=True, arguments=self.parse_arguments())
             channel.queue_bind(self.parse, self.files, routing_key=FILE_ROUTING_KEY)
         except pika.exceptions.ChannelClosedByBroker as error:
+            if error.reply_code == _ACCESS_REFUSED:
+                raise BrokerRefused(f"RabbitMQ refused: {error.reply_text}") from error
             raise TopologyMismatch(f"cannot declare the {self.namespace} topology: {error.reply_text}") from error
 
     def parse_arguments(self) -> dict[str, Any]:
@@ -103,6 +157,24 @@ class Topology:
 
 
 @dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """A queue's backlog as the broker reports it to a passive declare."""
+
+    name: str
+    ready: int
+    consumers: int
+
+
+def connection_name(namespace: str, role: str) -> str:
+    """What RabbitMQ shows for a connection (management UI, `rabbitmqctl list_connections`): the
+    deployment, the role and the host, `govreport-<namespace>-<role>@<host>`; without the namespace
+    while it is not known."""
+    role = role.removeprefix(f"{APP_ID}-")
+    deployment = f"{APP_ID}-{namespace}" if namespace else APP_ID
+    return f"{deployment}-{role}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A message to publish: body, routing and AMQP properties."""
 
@@ -115,12 +187,13 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A message as delivered: its tag (for acking), properties and body."""
+    """A message as delivered: its tag (for acking), properties, body, and the queue it came from."""
 
     tag: int
     redelivered: bool
     properties: BasicProperties
     body: bytes
+    queue: str = ""
 
     @property
     def headers(self) -> dict[str, Any]:
@@ -142,15 +215,18 @@ class MessageBroker(Protocol):
     def publish(self, messages: list[Message]) -> None:
         """Publish; return only when the broker has every message."""
 
-    def batches(self, queue: str, *, prefetch: int, size: int, wait: float) -> Iterator[list[Delivery]]:
-        """Deliveries in micro-batches; an empty batch when quiet."""
+    def consume(self, queues: Sequence[str], *, prefetch: int) -> None:
+        """Start consuming queues, at most `prefetch` unacknowledged deliveries each."""
+
+    def poll(self, timeout: float) -> list[Delivery]:
+        """The deliveries received, waiting up to `timeout` s for the first one (or a `wake`)."""
         ...
 
-    def get(self, queue: str) -> Delivery | None:
-        """One message from a queue, unacknowledged, or None when it is empty."""
+    def wake(self) -> None:
+        """Make a `poll` in progress return now; callable from any thread."""
 
     def stop_consuming(self) -> None:
-        """Cancel the consumer; unacked deliveries go back to the queue."""
+        """Stop consuming; unacknowledged deliveries go back to their queues."""
 
     def ack(self, last: Delivery, *, multiple: bool = True) -> None:
         """Acknowledge a delivery (and, `multiple`, every earlier one)."""
@@ -173,11 +249,15 @@ class Broker:
 
     url: str
     name: str
-    heartbeat: int = 30
+    heartbeat: int = DEFAULT_HEARTBEAT
     transactional: bool = False
+    # Shown in the connection's name; learnt from the first topology declared when not given.
+    namespace: str = ""
     connection: BlockingConnection | None = field(default=None, init=False)
     channel: BlockingChannel | None = field(default=None, init=False)
     returned: list[str] = field(default_factory=list, init=False)
+    received: list[Delivery] = field(default_factory=list, init=False)
+    cancelled: list[str] = field(default_factory=list, init=False)
 
     def connect(self) -> BlockingChannel:
         """Open the connection and a confirming channel, if not open yet."""
@@ -188,7 +268,10 @@ class Broker:
         parameters.heartbeat = self.heartbeat
         # A broker under a resource alarm blocks publishers silently: give up after a minute.
         parameters.blocked_connection_timeout = 60
-        parameters.client_properties = {"connection_name": self.name, "product": APP_ID}
+        parameters.client_properties = {
+            "connection_name": connection_name(self.namespace, self.name),
+            "product": APP_ID,
+        }
         parameters.connection_attempts = 1
         try:
             self.connection = pika.BlockingConnection(parameters)
@@ -201,28 +284,55 @@ class Broker:
                 self.channel.confirm_delivery()
         except _CONNECTION_ERRORS as error:
             self.close()
-            raise BrokerUnavailable(f"RabbitMQ unreachable: {type(error).__name__}") from error
+            raise _connection_error(error, parameters) from error
         return self.channel
 
     def declare(self, topology: Topology) -> None:
         """Declare a topology on this connection (opening it if needed)."""
-        topology.declare(self.connect())
+        self.namespace = self.namespace or topology.namespace
+        with self.translated() as channel:
+            topology.declare(channel)
+
+    def depth(self, name: str) -> "QueueDepth | None":
+        """The messages ready in a queue (not those delivered and unacknowledged) and its consumers,
+        by a passive declare; None when there is no such queue."""
+        with self.translated() as channel:
+            try:
+                declared = channel.queue_declare(name, passive=True)
+            except pika.exceptions.ChannelClosedByBroker as error:
+                if error.reply_code != _NOT_FOUND:
+                    raise
+                self.close()  # the broker closed the channel: the next call opens a new connection
+                return None
+        return QueueDepth(name, int(declared.method.message_count), int(declared.method.consumer_count))
 
     def close(self) -> None:
         """Close the connection, ignoring a connection that is already gone."""
         connection, self.connection, self.channel = self.connection, None, None
+        self.received.clear()
+        self.cancelled.clear()
         if connection is not None and connection.is_open:
             with suppress(*_CONNECTION_ERRORS):
                 connection.close()
 
     @contextmanager
-    def translated(self) -> Iterator[BlockingChannel]:
-        """The channel; a lost connection becomes BrokerUnavailable (and the connection is dropped)."""
+    def translated(self, *, connect: bool = True) -> Iterator[BlockingChannel]:
+        """The channel (opened if needed, unless `connect` is false: then only the one open now);
+        pika's errors become ours, and a connection or channel that failed is dropped."""
         try:
-            yield self.connect()
+            yield self.connect() if connect else self._open_channel()
+        except pika.exceptions.ChannelClosedByBroker as error:
+            self.close()
+            raise _channel_error(error) from error
         except _CONNECTION_ERRORS as error:
             self.close()
             raise BrokerUnavailable(f"RabbitMQ connection lost: {type(error).__name__}") from error
+
+    def _open_channel(self) -> BlockingChannel:
+        # Delivery tags belong to the channel they came on: never reconnect under an ack or a poll.
+        if self.channel is None or not self.channel.is_open:
+            raise BrokerUnavailable("RabbitMQ connection lost: the channel is closed")
+        return self.channel
 
     def _on_return(self, _channel: Any, method: Any, _properties: Any, _body: bytes) -> None:
         self.returned.append(f"{method.exchange}/{method.routing_key}: {method.reply_text}")
@@ -259,52 +369,210 @@ class Broker:
             if self.returned:
                 raise PublishRefused(f"{len(self.returned)} message(s) unroutable: {self.returned[0]}")
 
-    def batches(self, queue: str, *, prefetch: int, size: int, wait: float) -> Iterator[list[Delivery]]:
-        """Deliveries in micro-batches: up to `size`, or what arrived before `wait` s of quiet.
-        An empty batch is yielded on quiet too, so the caller can check whether to stop."""
+    def consume(self, queues: Sequence[str], *, prefetch: int) -> None:
+        """Start consuming `queues` on this channel, at most `prefetch` unacknowledged deliveries
+        each (quorum queues have no channel-wide prefetch); deliveries come out of `poll`."""
         with self.translated() as channel:
             channel.basic_qos(prefetch_count=prefetch)
-            batch: list[Delivery] = []
-            for method, properties, body in channel.consume(queue, inactivity_timeout=wait):
-                if method is not None and properties is not None and body is not None:
-                    batch.append(_delivery(method, properties, body))
-                    if len(batch) < size:
-                        continue
-                yield batch
-                batch = []
+            channel.add_on_cancel_callback(self._on_cancel)
+            for name in queues:
+                channel.basic_consume(name, functools.partial(self._on_delivery, name))
+
+    def _on_delivery(
+        self, name: str, _channel: Any, method: Basic.Deliver, properties: BasicProperties, body: bytes
+    ) -> None:
+        self.received.append(Delivery(int(method.delivery_tag), bool(method.redelivered), properties, body, name))
+
+    def _on_cancel(self, method: Any) -> None:
+        # The queue was deleted (or its leader moved away): consuming again redeclares it.
+        self.cancelled.append(str(getattr(method.method, "consumer_tag", "")))
+
+    def poll(self, timeout: float) -> list[Delivery]:
+        """The deliveries received; waits up to `timeout` s for the first one, serving heartbeats,
+        and returns as soon as one arrives or `wake` is called."""
+        if not self.received:
+            with self.translated(connect=False):
+                if self.connection is not None:  # it is, with an open channel
+                    self.connection.process_data_events(time_limit=timeout)
+        if self.cancelled:
+            self.close()
+            raise BrokerUnavailable("RabbitMQ cancelled the consumer: its queue was deleted or moved")
+        received, self.received = self.received, []
+        return received
+
+    def wake(self) -> None:
+        """Make a `poll` in progress return now: the one call that is safe from another thread."""
+        connection = self.connection
+        if connection is not None:
+            # Closing or closed: the poll ends by itself then.
+            with suppress(pika.exceptions.AMQPError, OSError, RuntimeError):
+                connection.add_callback_threadsafe(_nothing)
 
     def stop_consuming(self) -> None:
-        """Cancel the consumer; unacked deliveries go back to the queue."""
-        if self.channel is not None and self.channel.is_open:
-            try:
-                self.channel.cancel()
-            except _CONNECTION_ERRORS:
-                self.close()
-
-    def get(self, queue: str) -> Delivery | None:
-        """One message from a queue, to be acked or nacked, or None when the queue is empty."""
-        with self.translated() as channel:
-            method, properties, body = channel.basic_get(queue, auto_ack=False)
-        if method is None or properties is None or body is None:
-            return None
-        return Delivery(int(method.delivery_tag), bool(method.redelivered), properties, body)
+        """Close the channel: every unacknowledged delivery goes back to its queue at once."""
+        channel, self.channel = self.channel, None
+        self.received.clear()
+        if channel is not None and channel.is_open:
+            with suppress(*_CONNECTION_ERRORS, pika.exceptions.AMQPChannelError):
+                channel.close()
 
     def ack(self, last: Delivery, *, multiple: bool = True) -> None:
         """Acknowledge `last` and (`multiple`) every delivery before it on this channel."""
-        with self.translated() as channel:
+        with self.translated(connect=False) as channel:
             channel.basic_ack(last.tag, multiple=multiple)
 
     def nack(self, delivery: Delivery, *, requeue: bool) -> None:
         """Reject one delivery: back to the queue, or (not requeued) to the dead-letter exchange."""
-        with self.translated() as channel:
+        with self.translated(connect=False) as channel:
             channel.basic_nack(delivery.tag, multiple=False, requeue=requeue)
 
     def sleep(self, seconds: float) -> None:
-        """Wait while keeping the connection's heartbeats serviced."""
+        """Wait while keeping the connection's heartbeats served (at once when not connected)."""
         if self.connection is not None and self.connection.is_open:
-            with self.translated():
+            with self.translated(connect=False):
                 self.connection.sleep(seconds)
 
 
-def _delivery(method: Basic.Deliver, properties: BasicProperties, body: bytes) -> Delivery:
-    return Delivery(int(method.delivery_tag), bool(method.redelivered), properties, body)
+class ServicedBroker:
+    """A `Broker` whose connection lives in a thread of its own, which serves its heartbeats while
+    idle: for a caller that uses the broker only now and then (the watcher, when files arrive).
+    Each call runs in that thread, one at a time, and returns or raises there as it would here."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        # pika sends a heartbeat every half timeout, when called: call it a few times as often.
+        self.idle = max(0.05, min(self.broker.heartbeat / 4, 5.0))
+
+    def _call(self, function: Callable[[], T]) -> T:
+        with self._lock:
+            if self._closed:
+                raise BrokerUnavailable("the broker connection was closed")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name=f"{self.broker.name}-io", daemon=True)
+                self._thread.start()
+            future: Future[T] = Future()
+            self._calls.put((function, future))
+        return future.result()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                call = self._calls.get(timeout=self.idle)
+            except queue.Empty:
+                self._keep_alive()
+                continue
+            if call is None:
+                break
+            function, future = call
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(function())
+                except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+                    future.set_exception(error)
+        self.broker.close()
+
+    def _keep_alive(self) -> None:
+        # A connection lost while idle is dropped quietly; the next call opens a new one.
+        with suppress(BrokerUnavailable):
+            self.broker.sleep(0)
+
+    def declare(self, topology: Topology) -> None:
+        """Declare a topology (connecting first)."""
+        self._call(lambda: self.broker.declare(topology))
+
+    def publish(self, messages: list[Message]) -> None:
+        """Publish; return only when the broker has every message."""
+        self._call(lambda: self.broker.publish(messages))
+
+    def consume(self, queues: Sequence[str], *, prefetch: int) -> None:
+        """Start consuming queues (deliveries come out of `poll`)."""
+        self._call(lambda: self.broker.consume(queues, prefetch=prefetch))
+
+    def poll(self, timeout: float) -> list[Delivery]:
+        """The deliveries received, waiting up to `timeout` s for the first one."""
+        return self._call(lambda: self.broker.poll(timeout))
+
+    def wake(self) -> None:
+        """Make a `poll` in progress return now."""
+        self.broker.wake()
+
+    def stop_consuming(self) -> None:
+        """Stop consuming; unacknowledged deliveries go back to their queues."""
+        self._call(self.broker.stop_consuming)
+
+    def ack(self, last: Delivery, *, multiple: bool = True) -> None:
+        """Acknowledge a delivery (and, `multiple`, every earlier one)."""
+        self._call(lambda: self.broker.ack(last, multiple=multiple))
+
+    def nack(self, delivery: Delivery, *, requeue: bool) -> None:
+        """Reject one delivery."""
+        self._call(lambda: self.broker.nack(delivery, requeue=requeue))
+
+    def sleep(self, seconds: float) -> None:
+        """Wait while the connection's thread keeps it alive."""
+        self._call(lambda: self.broker.sleep(seconds))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Close the connection and end its thread (waiting `timeout` s at most for a call in progress)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is None:
+            return
+        self._calls.put(None)
+        thread.join(timeout)
+        while (call := self._get_nowait()) is not None:
+            call[1].set_exception(BrokerUnavailable("the broker connection was closed"))
+
+    def _get_nowait(self) -> tuple[Callable[[], Any], Future[Any]] | None:
+        try:
+            return self._calls.get_nowait()
+        except queue.Empty:
+            return None
+
+
+def _nothing() -> None:
+    """A callback that only wakes the connection's thread."""
+
+
+def _connection_error(error: Exception, parameters: pika.URLParameters) -> TransientError | PermanentError:
+    """What a failure to connect means: the broker refused us (for good), or it is not there (for now)."""
+    user = getattr(parameters.credentials, "username", "?")
+    vhost = parameters.virtual_host
+    if isinstance(error, pika.exceptions.ProbableAuthenticationError | pika.exceptions.AuthenticationError):
+        return BrokerRefused(f"RabbitMQ refused the credentials of user {user!r}")
+    if isinstance(error, pika.exceptions.ProbableAccessDeniedError):
+        return BrokerRefused(
+            f"RabbitMQ refused user {user!r} access to vhost {vhost!r} (no such vhost, or no permission)"
+        )
+    if isinstance(error, pika.exceptions.ConnectionClosedByBroker) and error.reply_code in (_ACCESS_REFUSED, 530):
+        return BrokerRefused(f"RabbitMQ refused the connection: {error.reply_text}")
+    if isinstance(error, ssl.SSLError):
+        return _tls_error(error, f"{parameters.host}:{parameters.port}")
+    detail = str(error.args[0]) if error.args else type(error).__name__
+    return BrokerUnavailable(f"RabbitMQ unreachable at {parameters.host}:{parameters.port}: {detail}")
+
+
+def _tls_error(error: ssl.SSLError, where: str) -> TransientError | PermanentError:
+    """A failed TLS handshake: a plain port or a certificate not trusted cannot heal by waiting."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return BrokerRefused(f"TLS with RabbitMQ at {where} failed: {error.verify_message or error.reason}")
+    if error.reason == "WRONG_VERSION_NUMBER":
+        return BrokerRefused(
+            f"TLS with RabbitMQ at {where} failed: the port does not speak TLS (amqps:// is usually port 5671)"
+        )
+    return BrokerUnavailable(f"TLS with RabbitMQ at {where} failed: {error.reason or error}")
+
+
+def _channel_error(error: pika.exceptions.ChannelClosedByBroker) -> TransientError | PermanentError:
+    """What a channel closed by the broker means: a refused permission, a message over the size
+    limit, or (anything else) a failure that reconnecting and redeclaring can mend."""
+    if error.reply_code == _ACCESS_REFUSED:
+        return BrokerRefused(f"RabbitMQ refused: {error.reply_text}")
+    if error.reply_code == _PRECONDITION_FAILED and "max size" in error.reply_text:
+        return MessageTooLarge(f"RabbitMQ refused a message: {error.reply_text}")
+    return BrokerUnavailable(f"RabbitMQ closed the channel: ({error.reply_code}) {error.reply_text}")

@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 
-from worker.errors import TransientError
+from worker.errors import ConfigurationError, TransientError
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # A wheel ships migrations/ inside the package (setup.py maps it there); a checkout has it at its top.
@@ -25,21 +25,34 @@ class DatabaseUnavailable(TransientError):
     """Raised when the database cannot be reached; the work is retried later, never failed."""
 
 
-def normalize_url(url: str) -> str:
-    """`postgresql://` and `postgres://` mean psycopg 3; a relative SQLite path is made absolute."""
+class DatabaseMissing(ConfigurationError):
+    """Raised when a command that only reads finds no SQLite file where the URL points: it never
+    creates one (an empty database in the wrong folder would answer "nothing stored")."""
+
+
+def normalize_url(url: str, *, create: bool = True) -> str:
+    """`postgresql://` and `postgres://` mean psycopg 3; a relative SQLite path is made absolute
+    (and its folder created, unless `create` is false: then a missing file is DatabaseMissing)."""
     parsed = make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername.startswith("sqlite") and parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database).expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise DatabaseMissing(
+                f"no database at {path} (GOVREPORT_DATABASE_URL): `govreport ingest` or `govreport db upgrade` "
+                "creates it; run from the folder that holds var/, or set the URL"
+            )
         parsed = parsed.set(database=str(path))
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the settings each dialect needs for many small concurrent transactions."""
-    url = normalize_url(url)
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine with the settings each dialect needs for many small concurrent transactions; with
+    `create` false, a SQLite file must exist already (DatabaseMissing)."""
+    url = normalize_url(url, create=create)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -87,10 +100,7 @@ def ensure_schema(engine: Engine, *, migrate: bool) -> None:
     if migrate:
         upgrade(engine)
         return
-    try:
-        current = current_revision(engine)
-    except sa.exc.OperationalError as error:
-        raise DatabaseUnavailable(f"cannot reach the database: {error.orig}") from error
+    current = current_revision(engine)  # DatabaseUnavailable when the server cannot be reached
     if current != head_revision():
         raise SchemaOutdated(
             f"the database is at revision {current}, the code at {head_revision()}: run `govreport db upgrade`"
@@ -99,7 +109,10 @@ def ensure_schema(engine: Engine, *, migrate: bool) -> None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
-    with engine.connect() as connection:
-        if not sa.inspect(connection).has_table("alembic_version"):
-            return None
-        return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    try:
+        with engine.connect() as connection:
+            if not sa.inspect(connection).has_table("alembic_version"):
+                return None
+            return connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
+        raise DatabaseUnavailable(f"cannot reach the database: {error.orig}") from error

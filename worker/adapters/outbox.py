@@ -1,14 +1,17 @@
-"""The outbox's relay side: committed events not yet published, handed out and then marked.
+"""The outbox's relay side: committed events not yet published, handed out and then marked; and
+the pruning of events published long enough ago.
 
 Raises:
     DatabaseUnavailable: when the database cannot be reached.
 """
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from worker.adapters.store import OUTBOX, Store
+from worker.adapters.versions import aware
 from worker.events import PendingRow
 from worker.models import utcnow
 
@@ -33,7 +36,7 @@ class Outbox:
         if self.store.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
         with self.store.begin() as connection:
-            rows = [PendingRow(*row) for row in connection.execute(query)]
+            rows = [PendingRow(ident, key, body, aware(at)) for ident, key, body, at in connection.execute(query)]
             if not rows:
                 return 0
             publish(rows)
@@ -51,3 +54,17 @@ class Outbox:
                 sa.select(sa.func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
             ).scalar_one()
             return count
+
+
+def prune_published(store: Store, older_than: timedelta, now: datetime | None = None) -> int:
+    """Delete the outbox rows published more than `older_than` ago; how many were deleted.
+
+    Unpublished rows are never touched. Safe at any time: a published event is never published again,
+    and later events of a report have ids of their own (its revision), so no id is ever reused.
+    """
+    cutoff = (now or utcnow()) - older_than
+    with store.begin() as connection:
+        deleted = connection.execute(
+            OUTBOX.delete().where(OUTBOX.c.published_at.is_not(None), OUTBOX.c.published_at < cutoff)
+        )
+        return int(deleted.rowcount)

@@ -1,12 +1,23 @@
-"""Watch an inbox folder and report files once they have settled.
+"""Watch an inbox folder and report files once they are complete.
 
 Events from watchdog (inotify, or polling for network shares) are only hints that queue a path.
-One settle thread stats the candidates and hands a file over when its size and mtime have not
-changed for `quiet` seconds after its writer closed it (IN_CLOSE_WRITE) or it was renamed into
-place, or for `open_quiet` seconds when only creations and modifications were seen: a file moved
-in from outside looks like that, but so does one whose writer still holds it open. A full scan at
-start-up and every `rescan_every` seconds is the truth, so a lost event, a dead observer or an
-inbox that is not mounted yet only delays a file.
+One settle thread stats the candidates and hands a file over once its size and mtime have stayed
+the same for a quiet period that depends on how the file was last seen changing:
+
+- it appeared by a rename (renamed into place, moved in from outside the inbox, or inside a folder
+  moved in): a rename is atomic, so the file is complete; only a short check (`RENAMED_QUIET`);
+- its writer closed it (IN_CLOSE_WRITE): `quiet`. A writer may open, append and close the file
+  again: `>>` appends in a script do, and so does an NFS server's nfsd, which opens and closes the
+  file for every WRITE it receives. `quiet` must be longer than the writer's longest pause;
+- anything else (created or modified without a close, or found by a scan): `open_quiet`, since a
+  writer may still hold the file open. Polling sees no closes, so it uses this and the rename rule.
+
+A full scan at start-up and every `rescan_every` seconds is the truth, so a lost event, a dead
+observer or an inbox that is not mounted yet only delays a file.
+
+The watcher remembers the files it handed over (path, size, mtime), so a file is handed over once:
+an entry is forgotten when a full scan no longer finds its path, and past `remember` entries the
+oldest goes; a forgotten file that shows up again is checked with `is_handed_over` (the database).
 
 The watcher only lists folders and stats files: it opens no file in the inbox, and it never
 follows or reports a symlink (a link to a file inside the inbox is skipped; its target is reported
@@ -20,10 +31,13 @@ Raises:
 
 import os
 import stat
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
 
 import structlog
@@ -43,10 +57,19 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
+from worker import metrics
+from worker.errors import TransientError
+
 log = structlog.get_logger("worker.watch")
 
 SETTLE_THREAD = "govreport-watch-settle"
 OBSERVER_THREAD = "govreport-watch-observer"
+# A renamed file is complete; the check only lets a rename's burst of events (a folder moved in)
+# arrive, so they are handed over together.
+RENAMED_QUIET = 0.05
+QUIET = 2.0
+OPEN_QUIET = 5.0
+REMEMBER = 100_000
 
 _IGNORED_PREFIXES = (".", "~$")
 _IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp")
@@ -66,6 +89,18 @@ _EVENTS: list[type[FileSystemEvent]] = [
 ]
 
 
+class Seen(IntEnum):
+    """How a file was last seen changing; a higher value is stronger evidence that it is complete."""
+
+    OPEN = 0  # created or modified without a close, or found by a scan: a writer may hold it open
+    CLOSED = 1  # its writer closed it: complete, unless the writer opens it again
+    RENAMED = 2  # it appeared by a rename, which is atomic: complete
+
+
+# The size remembered for a path skipped as not a regular file (a link, a FIFO): never a real size.
+_SKIPPED = -1
+
+
 @dataclass(frozen=True, slots=True)
 class DroppedFile:
     """A regular file in the inbox whose size and mtime stayed unchanged for the quiet period: what
@@ -81,7 +116,7 @@ class _Candidate:
     size: int
     mtime_ns: int
     since: float
-    closed: bool  # the writer closed it, or it was renamed into place: complete once stable
+    seen: Seen
 
 
 def is_ignored(relative: str) -> bool:
@@ -94,23 +129,46 @@ def _ignored_name(name: str) -> bool:
     return name.startswith(_IGNORED_PREFIXES) or name.lower().endswith(_IGNORED_SUFFIXES)
 
 
+def _visible_entries(path: str | None) -> Iterator[os.DirEntry[str]]:
+    """A folder's entries less the folders with ignored names: the poller never walks an ignored tree,
+    such as the archive inside the inbox (`.archive`), which would otherwise grow every snapshot of a
+    share. Files with ignored names stay: the poller must know `.upload.tmp` to see its rename into
+    `upload.pdf` as a move (complete at once), not as a new file."""
+    with os.scandir(path) as entries:
+        yield from (e for e in entries if not (_ignored_name(e.name) and e.is_dir(follow_symlinks=False)))
+
+
 def _never_handed_over(_file: DroppedFile) -> bool:
     return False
+
+
+# A hint: a path to look at, and what the event says about the file there (None: nothing, look only).
+Hint = Callable[[Iterable[str], Seen | None], None]
 
 
 class _Hints(FileSystemEventHandler):
     """Turns every watchdog event into candidate paths; the settle loop decides what they are."""
 
-    def __init__(self, add: Callable[[Iterable[str], bool], None]) -> None:
+    def __init__(self, add: Hint) -> None:
         self._add = add
 
     def dispatch(self, event: FileSystemEvent) -> None:
-        """Queue the source path (it may have vanished) and the destination of a move."""
-        if event.dest_path:
-            self._add([os.fsdecode(event.src_path)], False)
-            self._add([os.fsdecode(event.dest_path)], True)  # renamed into place: written completely
+        """Queue the path an event names, with what the event says about the file there."""
+        src, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
+        if isinstance(event, FileMovedEvent | DirMovedEvent):
+            # From inotify's full events a move in from outside has no source, a move out no destination.
+            if src:
+                self._add([src], None)  # it left: a pending candidate there is dropped
+            if dest:
+                self._add([dest], Seen.RENAMED)
+        elif isinstance(event, FileClosedEvent):
+            self._add([src], Seen.CLOSED)
+        elif isinstance(event, FileCreatedEvent) and event.is_synthetic:
+            self._add([src], Seen.RENAMED)  # inside a folder that was moved in
+        elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
+            self._add([src], Seen.OPEN)
         else:
-            self._add([os.fsdecode(event.src_path)], isinstance(event, FileClosedEvent))
+            self._add([src], None)  # attributes, deletions, folders: look again
 
 
 def _discard(observer: BaseObserver) -> None:
@@ -125,8 +183,18 @@ def _healthy(observer: BaseObserver) -> bool:
     return observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters)
 
 
+def _native_observer() -> BaseObserver:
+    if sys.platform.startswith("linux"):
+        from watchdog.observers.inotify import InotifyObserver
+
+        # Full events report a move in from outside as a move (IN_MOVED_TO), not as a creation:
+        # that is how a complete file is told from one a writer has just created.
+        return InotifyObserver(generate_full_events=True)
+    return Observer()
+
+
 class Watcher:
-    """Reports files dropped into an inbox, in batches, once their size and mtime have settled."""
+    """Reports files dropped into an inbox, in batches, once they are complete."""
 
     def __init__(
         self,
@@ -134,26 +202,27 @@ class Watcher:
         on_settled: Callable[[list[DroppedFile]], None],
         *,
         poll: float | None = None,
-        quiet: float = 0.2,
-        open_quiet: float | None = None,
+        quiet: float = QUIET,
+        open_quiet: float = OPEN_QUIET,
         rescan_every: float = 30.0,
         is_handed_over: Callable[[DroppedFile], bool] | None = None,
         batch_max: int = 100,
+        remember: int = REMEMBER,
     ) -> None:
-        if (poll is not None and poll <= 0) or quiet < 0 or rescan_every <= 0 or batch_max < 1:
-            raise ValueError("poll and rescan_every must be > 0, quiet >= 0 and batch_max >= 1")
+        if (poll is not None and poll <= 0) or rescan_every <= 0 or batch_max < 1 or remember < 1:
+            raise ValueError("poll and rescan_every must be > 0, batch_max and remember >= 1")
+        if not 0 <= quiet <= open_quiet:
+            raise ValueError("quiet must be >= 0 and open_quiet >= quiet")
         # Absolute but not resolved: event paths are built from this spelling of the inbox.
         self._root = os.path.abspath(inbox)
         self._on_settled = on_settled
         self._poll = poll
-        self._quiet = quiet
-        # Polling sees no closes: there stability alone decides, and the caller sets `quiet` for it.
-        self._open_quiet = quiet if poll is not None else max(quiet, open_quiet if open_quiet is not None else 2.0)
+        self._quiet = {Seen.OPEN: open_quiet, Seen.CLOSED: quiet, Seen.RENAMED: min(quiet, RENAMED_QUIET)}
         self._rescan_every = rescan_every
         self._is_handed_over = is_handed_over or _never_handed_over
         self._batch_max = batch_max
-        self._hints: set[str] = set()
-        self._closed_hints: set[str] = set()
+        self._remember = remember
+        self._hints: dict[str, Seen | None] = {}
         self._hints_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -162,9 +231,8 @@ class Watcher:
         self._thread: threading.Thread | None = None
         # Owned by the settle thread.
         self._pending: dict[str, _Candidate] = {}
-        # Never pruned: a share that comes back after showing an empty mount point must not be
-        # reported again. About 200 bytes per file handed over.
-        self._reported: set[tuple[str, int, int]] = set()
+        # path -> (size, mtime_ns) handed over, oldest first; about 200 bytes per file.
+        self._reported: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._retry_at = 0.0
         self._failures = 0
 
@@ -201,34 +269,47 @@ class Watcher:
 
     def scan(self) -> None:
         """Queue every file below the inbox as a candidate (the truth; events are only hints)."""
-        found = self._walk(self._root)
-        log.debug("watch.scanned", inbox=self._root, files=found)
+        self._scan()
+
+    @property
+    def remembered(self) -> int:
+        """How many handed-over files the watcher remembers (bounded by `remember`)."""
+        return len(self._reported)
+
+    def _scan(self) -> set[str]:
+        found = self._walk(self._root, None)
+        log.debug("watch.scanned", inbox=self._root, files=len(found))
+        return found
 
     # --- threads feeding candidates -------------------------------------------------------------
 
-    def _hint(self, paths: Iterable[str], closed: bool = True) -> None:
-        # A scan's hint counts as closed: a file still being written will send modifications.
-        keep = [path for path in paths if not self._ignored(path)]
+    def _hint(self, paths: Iterable[str], seen: Seen | None) -> None:
+        keep = [path for path in paths if path and not self._ignored(path)]
         if keep:
             with self._hints_lock:
-                self._hints.update(keep)
-                if closed:
-                    self._closed_hints.update(keep)
+                for path in keep:
+                    # The latest event that says something wins: a modification after a close
+                    # means the writer is back.
+                    if seen is not None or path not in self._hints:
+                        self._hints[path] = seen
             self._wake.set()
 
     def _ignored(self, path: str) -> bool:
         relative = os.path.relpath(path, self._root)
         return relative.startswith(os.pardir) or is_ignored(relative)
 
-    def _walk(self, top: str) -> int:
-        found = 0
+    def _walk(self, top: str, seen: Seen | None) -> set[str]:
+        found: set[str] = set()
         # followlinks=False: a symlinked directory is listed but never entered.
         for dirpath, dirnames, filenames in os.walk(top, onerror=self._walk_failed, followlinks=False):
             if self._stopping.is_set():
                 break
             dirnames[:] = [name for name in dirnames if not _ignored_name(name)]
-            self._hint(os.path.join(dirpath, name) for name in filenames)
-            found += len(filenames)
+            paths = [os.path.join(dirpath, name) for name in filenames]
+            # A link to a folder is never entered, but it is looked at, so that its skipping is logged.
+            paths += [link for name in dirnames if os.path.islink(link := os.path.join(dirpath, name))]
+            self._hint(paths, seen)
+            found.update(paths)
         return found
 
     def _walk_failed(self, error: OSError) -> None:
@@ -256,10 +337,10 @@ class Watcher:
 
     def _new_observer(self) -> BaseObserver:
         if self._poll is None:
-            observer = Observer()
+            observer = _native_observer()
         else:
             # lstat, unlike the default stat, keeps the poller out of symlinked trees outside the inbox.
-            observer = PollingObserverVFS(stat=os.lstat, listdir=os.scandir, polling_interval=self._poll)
+            observer = PollingObserverVFS(stat=os.lstat, listdir=_visible_entries, polling_interval=self._poll)
         observer.name = OBSERVER_THREAD
         return observer
 
@@ -279,21 +360,34 @@ class Watcher:
     def _run(self) -> None:
         next_scan = 0.0
         while not self._stopping.is_set():
+            metrics.beat("watcher")
             try:
                 if time.monotonic() >= next_scan:
                     self._ensure_observer()
-                    self.scan()
+                    found = self._scan()
+                    if not self._stopping.is_set():
+                        self._forget_missing(found)
                     next_scan = time.monotonic() + self._rescan_every
                 self._settle_pass()
             except Exception:  # the thread must survive anything; the error is logged
                 log.exception("watch.loop_failed", inbox=self._root)
                 self._stopping.wait(_RETRY_FIRST)
                 continue
-            self._wake.wait(max(0.0, self._next_wakeup(next_scan) - time.monotonic()))
+            # At least every HEARTBEAT_EVERY seconds: an idle loop still beats.
+            self._wake.wait(min(metrics.HEARTBEAT_EVERY, max(0.0, self._next_wakeup(next_scan) - time.monotonic())))
             self._wake.clear()
 
+    def _forget_missing(self, found: set[str]) -> None:
+        """Forget handed-over files a full scan did not find. One that comes back (a share that
+        showed an empty mount point for a while) is checked with `is_handed_over` again."""
+        gone = [path for path in self._reported if path not in found]
+        for path in gone:
+            del self._reported[path]
+        if gone:
+            log.debug("watch.forgotten", inbox=self._root, files=len(gone))
+
     def _due(self, candidate: _Candidate) -> float:
-        return candidate.since + (self._quiet if candidate.closed else self._open_quiet)
+        return candidate.since + self._quiet[candidate.seen]
 
     def _next_wakeup(self, next_scan: float) -> float:
         if not self._pending:
@@ -305,23 +399,25 @@ class Watcher:
     def _settle_pass(self) -> None:
         now = time.monotonic()
         with self._hints_lock:
-            hints, self._hints = self._hints, set()
-            closed, self._closed_hints = self._closed_hints, set()
-        for path in hints:
-            st = self._lstat(path)
+            hints, self._hints = self._hints, {}
+        for path, seen in hints.items():
+            st = self._lstat(path, seen)
             if st is not None:
-                self._track(path, st, now, path in closed)
+                self._track(path, st, now, seen)
         if now >= self._retry_at:
             settled = self._settled(now)
             if settled:
                 self._hand_over(settled)
 
-    def _lstat(self, path: str) -> os.stat_result | None:
+    def _lstat(self, path: str, seen: Seen | None = None) -> os.stat_result | None:
         """The stat of a regular file, or None after dealing with anything else."""
         try:
             st = os.lstat(path)
         except (FileNotFoundError, NotADirectoryError):
             self._pending.pop(path, None)
+            # Forgotten at once, not at the next full scan: the same file dropped again (archived,
+            # or deleted and copied back with its mtime) is then taken again.
+            self._reported.pop(path, None)
             log.debug("watch.vanished", path=path)
             return None
         except OSError as e:
@@ -333,24 +429,33 @@ class Watcher:
         self._pending.pop(path, None)
         if stat.S_ISDIR(st.st_mode):
             # A directory created or moved in. watchdog simulates events for its content, but not below
-            # subfolders it failed to watch (the inotify limit); a walk is cheap insurance.
-            self._walk(path)
-        else:
-            log.debug("watch.not_regular", path=path)
+            # subfolders it failed to watch (the inotify limit); a walk is cheap insurance. The files
+            # of a folder that was moved in were moved with it.
+            self._walk(path, Seen.RENAMED if seen is Seen.RENAMED else None)
+        elif self._reported.get(path) != (_SKIPPED, st.st_mtime_ns):
+            # At INFO, once (remembered like a handed-over file): someone dropped it and expects it read.
+            self._reported[path] = (_SKIPPED, st.st_mtime_ns)
+            reason = "a symbolic link: links are never followed" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+            log.info("watch.skipped", path=path, reason=reason)
         return None
 
-    def _track(self, path: str, st: os.stat_result, now: float, closed: bool) -> None:
-        if (path, st.st_size, st.st_mtime_ns) in self._reported:
+    def _track(self, path: str, st: os.stat_result, now: float, seen: Seen | None) -> None:
+        if self._reported.get(path) == (st.st_size, st.st_mtime_ns):
             self._pending.pop(path, None)
             return
         known = self._pending.get(path)
         if known is not None and (known.size, known.mtime_ns) == (st.st_size, st.st_mtime_ns):
-            known.closed = known.closed or closed
+            # Events come in the order they happened: the latest one that says something wins (a
+            # close after the last write makes it CLOSED, a write after a rename makes it OPEN).
+            if seen is not None:
+                known.seen = seen
             return
         if known is None and not self._inside(path):
             return
-        # A change without a close means a writer is at work: wait for its close (or open_quiet).
-        self._pending[path] = _Candidate(st.st_size, st.st_mtime_ns, now, closed)
+        # A change: the quiet period starts again, as long as the latest event says.
+        if known is None:
+            metrics.FILES_DETECTED.inc()
+        self._pending[path] = _Candidate(st.st_size, st.st_mtime_ns, now, Seen.OPEN if seen is None else seen)
 
     def _inside(self, path: str) -> bool:
         """True if no symlink leads from the inbox to the path (so it cannot point outside)."""
@@ -370,7 +475,7 @@ class Watcher:
             if st is None:
                 continue
             if (st.st_size, st.st_mtime_ns) != (known.size, known.mtime_ns):
-                self._track(path, st, now, closed=False)
+                self._track(path, st, now, None)
             elif self._inside(path):
                 settled.append(DroppedFile(Path(path), known.size, known.mtime_ns))
             else:
@@ -387,11 +492,17 @@ class Watcher:
                 batch = fresh[start : start + self._batch_max]
                 self._on_settled(batch)
                 self._mark(batch)
-        except Exception:  # a broker or database outage must not end the watcher
+        except Exception as error:  # an outage, or a bug: either way the watcher must go on
             self._failures += 1
             delay = min(_RETRY_FIRST * 2 ** (self._failures - 1), _RETRY_MAX)
             self._retry_at = time.monotonic() + delay
-            log.exception("watch.hand_over_failed", inbox=self._root, files=len(settled), retry_in=delay)
+            metrics.retried("watcher")
+            if isinstance(error, TransientError):  # an outage: a warning, no traceback
+                log.warning(
+                    "watcher.retrying", inbox=self._root, files=len(settled), error=str(error), retry_in_s=delay
+                )
+            else:
+                log.exception("watch.hand_over_failed", inbox=self._root, files=len(settled), retry_in_s=delay)
             return
         self._failures = 0
         log.debug("watch.handed_over", inbox=self._root, files=len(fresh))
@@ -405,5 +516,8 @@ class Watcher:
     def _mark(self, files: list[DroppedFile]) -> None:
         for file in files:
             path = str(file.path)
-            self._reported.add((path, file.size, file.mtime_ns))
+            self._reported[path] = (file.size, file.mtime_ns)
+            self._reported.move_to_end(path)
             self._pending.pop(path, None)
+        while len(self._reported) > self._remember:
+            self._reported.popitem(last=False)

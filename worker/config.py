@@ -139,7 +139,10 @@ class Settings(BaseSettings):
         description="Seconds a claim is kept after its report is stored, for redeliveries still in flight.",
     )
     housekeeping_every: float = Field(
-        default=3600.0, gt=0, description="Seconds between runs of housekeeping (pruning) in the watch role."
+        default=3600.0,
+        gt=0,
+        description="Seconds between runs of housekeeping (pruning): handovers and claims in the watch role, "
+        "published events in the relay role.",
     )
     concurrency: int = Field(default=os.cpu_count() or 1, ge=1, description="Parsing processes per consumer.")
     prefetch: int = Field(default=100, ge=1, description="Unacknowledged deliveries per consumer.")

@@ -5,16 +5,20 @@ Separators keep the empty cells that say where a value stands; space-aligned tex
 """
 
 import json
+import re
 import unicodedata
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from worker.core import parse_bytes
 from worker.core.cells import Kind, text_to_rows, tokenize_cell
-from worker.core.layout import read_space_aligned
-from worker.core.normalize import normalize
+from worker.core.columns import Span, place_line, place_lines
+from worker.core.layout import _column_counter, read_space_aligned
+from worker.core.normalize import _MARKS, normalize, to_simplified
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -186,3 +190,47 @@ def test_pdftotext_layout_of_a_real_report() -> None:
     result = parse_bytes((FIXTURES / "layout" / "huaian-2024-layout.txt").read_bytes(), "huaian-2024.txt")
     assert result.status == "valid"
     assert {k: v for k, v in result.cells.items() if v != truth["cells"][k]} == {}
+
+
+# The fast paths of normalisation and of column placement against their plain definitions: the
+# parser's results must not depend on which one runs.
+_TRICKY = (
+    "ab 1\n\r\t、，（）１\u3000\u00a0\u2013\u201c"  # separators, full width, marks
+    "\u0301\u0327\u3099\uff76\uff9e\u1100\u1161\uac00\u00e9\u212b\ufb01"  # what NFKC composes or folds
+    "*_~[]:bookmark臺灣"  # emphasis, bookmarks, Traditional script
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_TRICKY), max_size=40))
+def test_normalize_is_its_plain_definition(text: str) -> None:
+    simplified = to_simplified(text)
+    folded = unicodedata.normalize("NFKC", simplified.translate(str.maketrans(dict[str, str | int | None](_MARKS))))
+    expected = re.sub(r"\[bookmark:[^\]]*\]", "", re.sub(r"\*\*|__|~~", "", folded))
+    assert normalize(text).text == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("a 1-\u4e00\u4e8c\uff11\u3000\u00e9\u2014、，"), max_size=30), st.data())
+def test_display_columns_count_wide_characters(line: str, data: st.DataObject) -> None:
+    offsets = sorted(data.draw(st.lists(st.integers(0, len(line)), max_size=5)))
+    column = _column_counter(line)
+    for offset in offsets:
+        wide = sum(
+            1 for ch in line[:offset] if 0x1100 <= ord(ch) <= 0xFFFF and unicodedata.east_asian_width(ch) in "WF"
+        )
+        assert column(offset) == offset + wide
+
+
+_SPANS = st.tuples(st.integers(0, 60), st.integers(1, 8)).map(lambda s: Span(s[0], s[0] + s[1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_SPANS, max_size=6), st.lists(st.lists(_SPANS, max_size=6), max_size=4))
+def test_placing_lines_in_sorted_bands_is_placing_each_value(bands: list[Span], lines: list[list[Span]]) -> None:
+    # Bands as the inferences return them: left to right, none overlapping another.
+    sorted_bands: list[Span] = []
+    for band in sorted(bands, key=lambda s: s.x0):
+        if not sorted_bands or band.x0 >= sorted_bands[-1].x1:
+            sorted_bands.append(band)
+    assert place_lines(lines, sorted_bands) == [place_line(line, sorted_bands) for line in lines]

@@ -12,6 +12,7 @@ after text that may be the label of a row that was not recognised.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from worker.core.cells import Kind, Line, Token
 from worker.core.document import Where
@@ -19,6 +20,11 @@ from worker.core.forms import ROWS, TABLE_APPLICATIONS, TABLE_REVIEW, TABLES, Ro
 from worker.core.labels import Role, candidates, role, split_numbered
 from worker.core.pairing import Event, Step, pair
 from worker.core.result import Code, Issue
+
+# Enum members as module constants: looking one up on its class costs more than the comparison.
+_TEXT, _NUMBER, _EMPTY = Kind.TEXT, Kind.NUMBER, Kind.EMPTY
+_FORM, _HEADER, _OTHER = Role.FORM, Role.HEADER, Role.OTHER
+_FIXED, _LABEL, _VALUES = Step.FIXED, Step.LABEL, Step.VALUES
 
 # How far past the furthest row seen a label may jump: far enough for rows whose labels were
 # lost, near enough that a header word (`总计`, `其他`) cannot match a row of the table's end.
@@ -92,19 +98,20 @@ class Aligner:
             return
         owner, tokens = _LEAD, []
         for item in placed:
-            if item[0].kind != Kind.TEXT:
+            if item[0].kind != _TEXT:
                 tokens.append(item)
                 continue
             for part in split_numbered(item[0].text):
                 row = self._match(part)
                 kind = self._text(part) if row is None else None
-                if kind is Role.FORM:
+                if kind is _FORM:
                     continue  # a piece of a label: the values around it stay where they are
-                self._flush(owner, tokens)
-                tokens = []
+                if tokens or owner >= 0:  # nothing to flush otherwise: no values, no label
+                    self._flush(owner, tokens)
+                    tokens = []
                 if row is not None:
                     owner = row
-                elif kind is Role.HEADER:
+                elif kind is _HEADER:
                     self._header()
                     owner = _UNOWNED  # a number among header words is theirs (`保留4位小数`)
                 else:
@@ -121,16 +128,22 @@ class Aligner:
         context: dict[str, tuple[str, ...]] = {}
         where: dict[str, Where] = {}
         doubts: dict[str, str] = {}
-        for fill, printed in zip(self.fills, entries, strict=True):
+        for fill, printed, row_key in zip(self.fills, entries, _row_keys(self.template), strict=True):
             placed, doubt = _cells_of(printed, fill.row)
-            for key, item in zip(fill.row.keys, placed, strict=True):
-                token, origin = item if item is not None else (None, None)
-                cells[key] = token
-                if origin is not None and token is not None and token.is_value:
-                    where[key] = origin
-                if doubt is not None:
+            if doubt is not None:  # the row is left null, every cell of it for this reason
+                for key in fill.row.keys:
+                    cells[key] = None
                     doubts[key] = doubt
-            context[f"{fill.row.table}.{fill.row.name}"] = fill.context
+            else:
+                for key, item in zip(fill.row.keys, placed, strict=True):
+                    if item is None:
+                        cells[key] = None
+                        continue
+                    token, origin = item
+                    cells[key] = token
+                    if origin is not None and token.is_value:
+                        where[key] = origin
+            context[row_key] = fill.context
         found = frozenset(t for t in TABLES if self._table_found(t, entries))
         return Alignment(self.template, cells, found, context, where, doubts)
 
@@ -138,13 +151,13 @@ class Aligner:
         fills = [(f, e) for f, e in zip(self.fills, entries, strict=True) if f.row.table == table]
         with_values = sum(1 for f, e in fills if f.labelled and any(t.is_value for t, _ in e))
         # A blank form (rows printed, not one number in them) is not a filled-in table (spec §3).
-        numbers = any(t.kind == Kind.NUMBER for _, e in fills for t, _ in e)
+        numbers = any(t.kind == _NUMBER for _, e in fills for t, _ in e)
         return with_values >= _FOUND[table] and numbers
 
     # -- labels and other text -----------------------------------------------------------------
 
     def _match(self, text: str) -> int | None:
-        if self._review_anchor(text):
+        if "复议" in text and self._review_anchor(text):
             return self.review
         for candidate in candidates(self.template, text):
             if candidate.row == self.review:
@@ -164,10 +177,10 @@ class Aligner:
         self.recent_text.append(text)
         del self.recent_text[:-_CONTEXT]
         if len(text) > _PROSE:
-            return Role.OTHER  # prose between tables
+            return _OTHER  # prose between tables
         best = candidates(self.template, text)
         if best and self.fills[best[0].row].labelled:
-            return Role.FORM  # a fragment of a row already seen
+            return _FORM  # a fragment of a row already seen
         return role(self.template, text)
 
     def _review_anchor(self, text: str) -> bool:
@@ -192,7 +205,7 @@ class Aligner:
 
     def _flush(self, owner: int, tokens: list[Placed]) -> None:
         if owner == _LEAD:
-            if any(t.is_value for t, _ in tokens):
+            if _any_value(tokens):
                 self._values(tokens)
         elif owner != _UNOWNED:
             self._with_label(owner, tokens)
@@ -203,44 +216,46 @@ class Aligner:
         fill.context = tuple(self.recent_text)
         self.recent_text.clear()
         table = fill.row.table
-        self.furthest[table] = max(self.furthest[table], index)
-        self.table = max(self.table, TABLES.index(table))
+        if index > self.furthest[table]:
+            self.furthest[table] = index
+        if self.table_of[index] > self.table:
+            self.table = self.table_of[index]
         if table == TABLE_APPLICATIONS:
             self.applications_seen = True
         self.open = None
-        values = [p for p in tokens if p[0].is_value or p[0].kind == Kind.EMPTY]
+        values = _cells_printed(tokens)
         width = fill.row.width
         # A row printed with every cell empty (`<td></td>` × width) is a row of blanks; one empty
         # cell after a label (`行政许可 |`) is only the line's layout.
         explicit_blanks = width > 1 and len(values) >= width and table != TABLE_REVIEW
-        if any(t.is_value for t, _ in values) or explicit_blanks:
+        if _any_value(values) or explicit_blanks:
             fill.entries = values
             fill.fixed = True
-            self._event(Step.FIXED, index)
+            self._event(_FIXED, index)
             if len(_trim(values, width)) < width:
                 # `1.属于国家秘密 48` and then the rest of the row one value a line.
                 self.open = index
         else:
-            self._event(Step.LABEL, index)
+            self._event(_LABEL, index)
             self.open = index
 
     def _values(self, tokens: list[Placed]) -> None:
         """A line's values with no label before them: the next values of the open row (one a
         line), or a line for `pairing` to place."""
-        values = [p for p in tokens if p[0].is_value or p[0].kind == Kind.EMPTY]
+        values = _cells_printed(tokens)
         if self.open is not None and self._continues(self.open, values):
             return
         self.open = None
         self.lines.append(values)
-        self._event(Step.VALUES, len(self.lines) - 1)
+        self._event(_VALUES, len(self.lines) - 1)
 
     def _continues(self, index: int, values: list[Placed]) -> bool:
         """Take a line as the next values of a row printed one a line, if it is that. A line of
         several values that fills a row is not: labels and value lines may come apart (PDF →
         markdown), and `pairing` places those."""
         fill = self.fills[index]
-        count = sum(1 for t, _ in values if t.is_value)
-        held = sum(1 for t, _ in fill.entries if t.is_value)
+        count = _count_values(values)
+        held = _count_values(fill.entries)
         if count != 1 and (held or _fits(values, fill.row)):
             return False
         if held + count > fill.row.width:
@@ -248,7 +263,7 @@ class Aligner:
         fill.entries += _strip(values)
         if held + count == fill.row.width:
             if not fill.fixed:
-                self._event(Step.FIXED, index)
+                self._event(_FIXED, index)
                 fill.fixed = True
             self.open = None
         return True
@@ -260,9 +275,35 @@ class Aligner:
         return _fits(self.lines[self.events[event].row], self.fills[row].row)
 
 
+def _any_value(tokens: list[Placed]) -> bool:
+    for token, _ in tokens:  # noqa: SIM110 - per line: a generator for `any` costs more than the test
+        if token.is_value:
+            return True
+    return False
+
+
+def _count_values(tokens: list[Placed]) -> int:
+    count = 0
+    for token, _ in tokens:
+        if token.is_value:
+            count += 1
+    return count
+
+
+def _cells_printed(tokens: list[Placed]) -> list[Placed]:
+    """The values and empty cells of a line, without its text."""
+    return [p for p in tokens if p[0].is_value or p[0].kind == _EMPTY]
+
+
+@lru_cache(maxsize=2)
+def _row_keys(template: Template) -> tuple[str, ...]:
+    """`table.row` of every row of a template, as `Alignment.context` is keyed."""
+    return tuple(f"{row.table}.{row.name}" for row in ROWS[template])
+
+
 def _fits(values: list[Placed], row: Row) -> bool:
     """Whether a line of values fills a row exactly: by count, or by its cells (empties kept)."""
-    count = sum(1 for t, _ in values if t.is_value)
+    count = _count_values(values)
     if count == row.width or (row.table == TABLE_REVIEW and count > row.width):
         return True
     return count > 0 and len(_trim(values, row.width)) == row.width
@@ -284,9 +325,9 @@ def _cells_of(entries: list[Placed], row: Row) -> tuple[list[Placed | None], str
 
 def _strip(values: list[Placed]) -> list[Placed]:
     start, end = 0, len(values)
-    while start < end and values[start][0].kind == Kind.EMPTY:
+    while start < end and values[start][0].kind == _EMPTY:
         start += 1
-    while end > start and values[end - 1][0].kind == Kind.EMPTY:
+    while end > start and values[end - 1][0].kind == _EMPTY:
         end -= 1
     return values[start:end]
 
@@ -295,9 +336,9 @@ def _trim(entries: list[Placed], width: int) -> list[Placed]:
     """Empty cells at the ends of a line belong to the layout, not to the row, while there are
     more cells than the row has columns."""
     cells = list(entries)
-    while len(cells) > width and cells[-1][0].kind == Kind.EMPTY:
+    while len(cells) > width and cells[-1][0].kind == _EMPTY:
         cells.pop()
-    while len(cells) > width and cells[0][0].kind == Kind.EMPTY:
+    while len(cells) > width and cells[0][0].kind == _EMPTY:
         cells.pop(0)
     return cells
 

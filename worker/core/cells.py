@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from functools import lru_cache
+from itertools import chain
 
 from worker.core.document import Where
 
@@ -33,12 +34,19 @@ class Token:
     unit: str | None = None
     # Numbers and blanks fill a table cell; text and empty cells do not.
     is_value: bool = field(init=False, compare=False)
+    # The number as a count (an int), None when it has a fraction or is no number: read once
+    # here, as tokens are cached, rather than for every cell of every report.
+    count: int | None = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "is_value", self.kind in (Kind.NUMBER, Kind.BLANK))
+        value = self.value
+        integral = self.kind == Kind.NUMBER and value is not None and value == value.to_integral_value()
+        object.__setattr__(self, "count", int(value) if integral and value is not None else None)
 
 
 Line = tuple[Token, ...]
+_EMPTY = Kind.EMPTY  # a module constant: looking a member up on its enum costs more than comparing
 
 # More digits than any count or amount of the form can have (and than a bigint column holds).
 _MAX_DIGITS = 15
@@ -89,9 +97,14 @@ def text_to_numbered_rows(text: str) -> tuple[list[list[str]], list[int]]:
 
 
 def _split_line(line: str) -> list[str]:
+    if "\t" not in line and "|" not in line:
+        part = line.strip()
+        if "  " not in part:
+            return [part]  # one cell: the prose line, the label or value printed alone
+        return _split_cells([part], line)
     if "\t" in line:
         parts = line.split("\t")
-    elif "|" in line:
+    else:
         parts = line.split("|")
         # `| a | b |` (markdown) has no cell before its first bar nor after its last: a row
         # `| 规章 | 12 | 140 |` has two values, not two and an empty cell.
@@ -99,8 +112,11 @@ def _split_line(line: str) -> list[str]:
             parts = parts[1:]
             if len(parts) > 1 and not parts[-1].strip():
                 parts = parts[:-1]
-    else:
-        parts = [line]
+    return _split_cells(parts, line)
+
+
+def _split_cells(parts: list[str], line: str) -> list[str]:
+    """A line's separated parts as cells: each part split again on runs of spaces."""
     cells: list[str] = []
     for part in parts:
         part = part.strip()
@@ -137,17 +153,45 @@ def tokenize_placed(rows: list[list[str]], where: list[list[Where | None]]) -> t
     lines: list[Line] = []
     placed: list[LineWhere] = []
     for row, origins in zip(rows, where, strict=True):
+        origin: LineWhere
         if len(row) == 1:
             tokens = tokenize_cell(row[0])
             origin = (origins[0],) * len(tokens)
+            if not _filled(tokens):
+                continue
         else:
-            cell_tokens = [tokenize_cell(cell) for cell in row]
-            tokens = tuple(t for ts in cell_tokens for t in ts)
-            origin = tuple(o for ts, o in zip(cell_tokens, origins, strict=True) for _ in ts)
-        if any(token.kind != Kind.EMPTY for token in tokens):
-            lines.append(tokens)
-            placed.append(origin)
+            tokens = ()
+            origin = ()
+            for ts, o in zip(map(tokenize_cell, row), origins, strict=True):
+                if ts:
+                    tokens += ts
+                    origin += (o,) * len(ts)
+            if not _filled(tokens):
+                continue
+        lines.append(tokens)
+        placed.append(origin)
     return lines, placed
+
+
+def tokenize_lines(rows: list[list[str]], origins: list[Where | None]) -> tuple[list[Line], list[LineWhere]]:
+    """`tokenize_placed` for rows whose cells were all read at one place (a line of text):
+    `origins[i]` is where row i was read."""
+    lines: list[Line] = []
+    placed: list[LineWhere] = []
+    for row, origin in zip(rows, origins, strict=True):
+        tokens = tokenize_cell(row[0]) if len(row) == 1 else tuple(chain.from_iterable(map(tokenize_cell, row)))
+        if _filled(tokens):
+            lines.append(tokens)
+            placed.append((origin,) * len(tokens))
+    return lines, placed
+
+
+def _filled(tokens: tuple[Token, ...]) -> bool:
+    """Whether a line holds anything but empty cells."""
+    for token in tokens:  # noqa: SIM110 - per line: a generator for `any` costs more than the test
+        if token.kind != _EMPTY:
+            return True
+    return False
 
 
 @lru_cache(maxsize=65536)

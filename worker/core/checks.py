@@ -2,6 +2,8 @@
 it is skipped, and the null is reported once as W_MISSING_CELL."""
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import cast
 
 from worker.core.forms import (
     APPLICANT_COLUMNS,
@@ -36,9 +38,14 @@ def check_cells(template: Template, cells: Cells, tables_found: Iterable[str]) -
 
 
 def _sum(values: list[CellValue]) -> int | float | None:
-    if any(v is None for v in values):
+    if None in values:
         return None
-    return sum(v for v in values if v is not None)
+    return sum(cast("list[int | float]", values))
+
+
+def _sum_of(cells: Cells, keys: tuple[str, ...]) -> int | float | None:
+    """The sum of the cells of `keys`, None if any is null."""
+    return _sum([cells.get(k) for k in keys])
 
 
 def _missing_table(template: Template, table: str) -> Issue:
@@ -71,17 +78,14 @@ def _negatives(cells: Cells) -> list[Issue]:
 
 def _identity(cells: Cells) -> list[Issue]:
     issues = []
-    for column in APPLICATION_COLUMNS:
-        keys = [
-            f"{_APP}.{row}.{column}" for row in ("new_received", "carried_over", "results_total", "carried_forward")
-        ]
+    for column, keys in _IDENTITY_KEYS:
         received, carried, results, forward = (cells.get(k) for k in keys)
         left, right = _sum([received, carried]), _sum([results, forward])
         if left is not None and right is not None and left != right:
             issues.append(
                 make_issue(
                     Code.E_IDENTITY,
-                    keys,
+                    list(keys),
                     f"{column}: new {received} + carried over {carried} = {left}, "
                     f"but results {results} + carried forward {forward} = {right}",
                 )
@@ -91,27 +95,21 @@ def _identity(cells: Cells) -> list[Issue]:
 
 def _row_totals(template: Template, cells: Cells) -> list[Issue]:
     issues = []
-    for row in ROWS[template]:
-        if row.table != _APP:
-            continue
-        parts = [f"{_APP}.{row.name}.{c}" for c in APPLICANT_COLUMNS]
-        total_key = f"{_APP}.{row.name}.total"
-        expected, total = _sum([cells.get(k) for k in parts]), cells.get(total_key)
+    for name, parts, total_key in _row_total_keys(template):
+        total = cells.get(total_key)
+        expected = _sum_of(cells, parts) if total is not None else None
         if expected is not None and total is not None and expected != total:
             issues.append(
-                make_issue(
-                    Code.E_ROW_TOTAL, [*parts, total_key], f"{row.name}: total {total} ≠ sum of columns {expected}"
-                )
+                make_issue(Code.E_ROW_TOTAL, [*parts, total_key], f"{name}: total {total} ≠ sum of columns {expected}")
             )
     return issues
 
 
 def _results_totals(template: Template, cells: Cells) -> list[Issue]:
     issues = []
-    for column in APPLICATION_COLUMNS:
-        parts = [f"{_APP}.{name}.{column}" for name in RESULT_ROWS[template]]
-        total_key = f"{_APP}.results_total.{column}"
-        expected, total = _sum([cells.get(k) for k in parts]), cells.get(total_key)
+    for column, parts, total_key in _results_total_keys(template):
+        total = cells.get(total_key)
+        expected = _sum_of(cells, parts) if total is not None else None
         if expected is not None and total is not None and expected != total:
             issues.append(
                 make_issue(
@@ -125,15 +123,49 @@ def _results_totals(template: Template, cells: Cells) -> list[Issue]:
 
 def _review_totals(cells: Cells) -> list[Issue]:
     issues = []
-    for group in REVIEW_GROUPS:
-        parts = [f"{_REVIEW}.{group}.{c}" for c in ("upheld", "corrected", "other", "pending")]
-        total_key = f"{_REVIEW}.{group}.total"
-        expected, total = _sum([cells.get(k) for k in parts]), cells.get(total_key)
+    for group, parts, total_key in _REVIEW_TOTAL_KEYS:
+        total = cells.get(total_key)
+        expected = _sum_of(cells, parts) if total is not None else None
         if expected is not None and total is not None and expected != total:
             issues.append(
                 make_issue(Code.E_REVIEW_TOTAL, [*parts, total_key], f"{group}: total {total} ≠ sum {expected}")
             )
     return issues
+
+
+# The keys of each rule, built once: the checks run for every report.
+_IDENTITY_KEYS = tuple(
+    (
+        column,
+        tuple(f"{_APP}.{row}.{column}" for row in ("new_received", "carried_over", "results_total", "carried_forward")),
+    )
+    for column in APPLICATION_COLUMNS
+)
+_REVIEW_TOTAL_KEYS = tuple(
+    (
+        group,
+        tuple(f"{_REVIEW}.{group}.{c}" for c in ("upheld", "corrected", "other", "pending")),
+        f"{_REVIEW}.{group}.total",
+    )
+    for group in REVIEW_GROUPS
+)
+
+
+@lru_cache(maxsize=2)
+def _row_total_keys(template: Template) -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    return tuple(
+        (row.name, tuple(f"{_APP}.{row.name}.{c}" for c in APPLICANT_COLUMNS), f"{_APP}.{row.name}.total")
+        for row in ROWS[template]
+        if row.table == _APP
+    )
+
+
+@lru_cache(maxsize=2)
+def _results_total_keys(template: Template) -> tuple[tuple[str, tuple[str, ...], str], ...]:
+    return tuple(
+        (column, tuple(f"{_APP}.{name}.{column}" for name in RESULT_ROWS[template]), f"{_APP}.results_total.{column}")
+        for column in APPLICATION_COLUMNS
+    )
 
 
 def check_template_year(template: Template, year: int | None) -> list[Issue]:

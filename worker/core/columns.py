@@ -9,17 +9,21 @@ a wrong column is worse than a missing value.
 
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import pairwise
+from operator import attrgetter
+from typing import NamedTuple
 
 # Two extents "overlap" only when they share more than this much (in the caller's unit, scaled by
 # the narrower extent): touching boxes of neighbouring columns are not one column.
 _MIN_SHARE = 0.05
+_TINY = 1e-9
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A horizontal extent: where one printed cell starts and ends."""
+class Span(NamedTuple):
+    """A horizontal extent: where one printed cell starts and ends.
+
+    A named tuple, immutable and compared by value: tables make hundreds, and a frozen
+    dataclass costs several times more to build."""
 
     x0: float
     x1: float
@@ -30,8 +34,7 @@ class Span:
         return (self.x0 + self.x1) / 2
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
+class Placement(NamedTuple):
     """Where the values of one line go: `bands[i]` is the index of the value in band i, or None
     (nothing printed there); `ambiguous` lists the values that overlap no band or two."""
 
@@ -41,8 +44,16 @@ class Placement:
 
 def overlaps(a: Span, b: Span) -> bool:
     """Whether two extents share more than a sliver."""
-    share = min(a.x1, b.x1) - max(a.x0, b.x0)
-    return share > _MIN_SHARE * max(min(a.x1 - a.x0, b.x1 - b.x0), 1e-9)
+    return _shared(a.x0, a.x1, b.x0, b.x1)
+
+
+def _shared(a0: float, a1: float, b0: float, b1: float) -> bool:
+    # `overlaps` on bare numbers, with `min`/`max` of two written out (as they compare): this
+    # runs for every value of every line, twice per band.
+    share = (b1 if b1 < a1 else a1) - (b0 if b0 > a0 else a0)
+    wa, wb = a1 - a0, b1 - b0
+    narrow = wb if wb < wa else wa
+    return share > _MIN_SHARE * (_TINY if narrow < _TINY else narrow)
 
 
 def infer_bands(lines: Sequence[Sequence[Span]], headers: Sequence[Span] = ()) -> tuple[Span, ...]:
@@ -62,7 +73,7 @@ def infer_bands(lines: Sequence[Sequence[Span]], headers: Sequence[Span] = ()) -
     for header in sorted(headers, key=lambda s: s.x1 - s.x0):
         if not any(overlaps(header, b) for b in bands):
             bands = _add_unclaimed(bands, [header])
-    return tuple(sorted(bands, key=lambda s: s.x0))
+    return tuple(sorted(bands, key=_start))
 
 
 def place(span: Span, bands: Sequence[Span]) -> int | None:
@@ -98,7 +109,7 @@ def place_line(values: Sequence[Span], bands: Sequence[Span]) -> Placement:
 def _merge(spans: Sequence[Span]) -> list[Span]:
     """Overlapping extents as one band each."""
     merged: list[Span] = []
-    for span in sorted(spans, key=lambda s: s.x0):
+    for span in sorted(spans, key=_start):
         if merged and overlaps(merged[-1], span):
             last = merged[-1]
             merged[-1] = Span(last.x0, max(last.x1, span.x1))
@@ -124,37 +135,60 @@ def infer_bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -
     full = [line for line in lines if len(line) == most]
     bands = []
     for i in range(most):
-        members = sorted((line[i] for line in full), key=lambda s: s.x0)
+        members = sorted((line[i] for line in full), key=_start)
         reach = members[0].x1
         for span in members[1:]:
             if span.x0 - reach > wander:
                 return infer_bands_near(lines, wander)
-            reach = max(reach, span.x1)
+            if span.x1 > reach:
+                reach = span.x1
         bands.append(Span(members[0].x0, reach))
     if any(overlaps(a, b) or a.x0 >= b.x0 for a, b in pairwise(bands)):
         return infer_bands_near(lines, wander)
     # A value of another line within `wander` of one band (and only one) is in that column.
     new: list[Span] = []
-    for span in (s for line in lines if len(line) < most for s in line):
-        near = [i for i, b in enumerate(bands) if overlaps(span, b) or _gap(span, b) <= wander]
-        if len(near) == 1:
-            band = bands[near[0]]
-            bands[near[0]] = Span(min(band.x0, span.x0), max(band.x1, span.x1))
-        elif not near:
-            new.append(span)
+    for line in lines:
+        if len(line) < most:
+            for span in line:
+                _widen_near(span, bands, wander, new)
     bands = _add_unclaimed(bands, infer_bands_near([new], wander))
-    return tuple(sorted(bands, key=lambda s: s.x0))
+    return tuple(sorted(bands, key=_start))
+
+
+def _widen_near(span: Span, bands: list[Span], wander: float, new: list[Span]) -> None:
+    """Widen the one band a value overlaps or lies within `wander` of; none: it is `new`."""
+    x0, x1 = span.x0, span.x1
+    near = -1
+    for i, band in enumerate(bands):
+        b0, b1 = band.x0, band.x1
+        # `overlaps(span, band) or _gap(span, band) <= wander`, on bare numbers.
+        gap = x0 - b1 if x0 - b1 > b0 - x1 else b0 - x1
+        if _shared(x0, x1, b0, b1) or gap <= wander:
+            if near >= 0:
+                return  # near two bands or more: in none
+            near = i
+    if near < 0:
+        new.append(span)
+        return
+    band = bands[near]
+    b0, b1 = band.x0, band.x1
+    bands[near] = Span(x0 if x0 < b0 else b0, x1 if x1 > b1 else b1)
+
+
+# A C-level sort key: bands and values are sorted by where they start, many times per table.
+_start = attrgetter("x0")
 
 
 def infer_bands_near(lines: Sequence[Sequence[Span]], wander: float) -> tuple[Span, ...]:
     """Bands of every value, values less than `wander` apart (or overlapping) in one band."""
     bands: list[Span] = []
-    for span in sorted((s for line in lines for s in line), key=lambda s: s.x0):
-        if bands and (overlaps(bands[-1], span) or span.x0 - bands[-1].x1 <= wander):
+    for span in sorted((s for line in lines for s in line), key=_start):
+        if bands:
             last = bands[-1]
-            bands[-1] = Span(last.x0, max(last.x1, span.x1))
-        else:
-            bands.append(span)
+            if _shared(last.x0, last.x1, span.x0, span.x1) or span.x0 - last.x1 <= wander:
+                bands[-1] = Span(last.x0, span.x1 if span.x1 > last.x1 else last.x1)
+                continue
+        bands.append(span)
     return tuple(bands)
 
 
@@ -179,14 +213,26 @@ def add_header_columns(bands: Sequence[Span], headers: Sequence[Span]) -> tuple[
         if not under:
             free.append(header)
     claimed: set[Span] = set()
-    for index, band in enumerate(bands):
-        if free and index not in headed:
-            claimed.add(min(free, key=lambda h: abs(h.centre - band.centre)))
+    if free:
+        centres = [h.centre for h in free]
+        for index, band in enumerate(bands):
+            if index not in headed:
+                claimed.add(free[_nearest(centres, band.centre)])
     out = list(bands)
     for header in sorted(free, key=lambda s: s.x1 - s.x0):
         if header not in claimed and not any(overlaps(header, b) for b in out):
             out.append(header)
-    return tuple(sorted(out, key=lambda s: s.x0))
+    return tuple(sorted(out, key=_start))
+
+
+def _nearest(centres: Sequence[float], centre: float) -> int:
+    """The index of the first of `centres` nearest to `centre` (as `min` with a key picks it)."""
+    best, distance = 0, abs(centres[0] - centre)
+    for index in range(1, len(centres)):
+        d = abs(centres[index] - centre)
+        if d < distance:
+            best, distance = index, d
+    return best
 
 
 def overlapped(span: Span, bands: Sequence[Span], ends: Sequence[float]) -> list[int]:
@@ -199,8 +245,7 @@ def overlapped(span: Span, bands: Sequence[Span], ends: Sequence[float]) -> list
         b0, b1 = bands[band].x0, bands[band].x1
         if b0 >= x1:
             break
-        # `overlaps`, inlined: this runs for every value of every line.
-        if min(x1, b1) - max(x0, b0) > _MIN_SHARE * max(min(x1 - x0, b1 - b0), 1e-9):
+        if _shared(x0, x1, b0, b1):
             found.append(band)
         band += 1
     return found
@@ -209,18 +254,47 @@ def overlapped(span: Span, bands: Sequence[Span], ends: Sequence[float]) -> list
 def place_sorted(values: Sequence[Span], bands: Sequence[Span]) -> Placement:
     """`place_line` for bands that run left to right without overlapping each other (as the
     inferences here return them), finding each value's bands by bisection."""
+    return _place(values, [(band.x0, band.x1) for band in bands], [band.x1 for band in bands])
+
+
+def place_lines(lines: Sequence[Sequence[Span]], bands: Sequence[Span]) -> list[Placement]:
+    """`place_sorted` for every line of a table, in the same bands."""
+    edges = [(band.x0, band.x1) for band in bands]
     ends = [band.x1 for band in bands]
-    slots: list[int | None] = [None] * len(bands)
+    return [_place(values, edges, ends) for values in lines]
+
+
+def _place(values: Sequence[Span], edges: Sequence[tuple[float, float]], ends: Sequence[float]) -> Placement:
+    count = len(edges)
+    slots: list[int | None] = [None] * count
     ambiguous: set[int] = set()
     for index, span in enumerate(values):
-        found = overlapped(span, bands, ends)
-        if len(found) != 1:
+        # `overlapped(span, bands, ends)`, written out and stopped at a second band: this runs for
+        # every value of every line, under both ways of counting.
+        x0, x1 = span
+        width = x1 - x0
+        found = -1
+        band = bisect_right(ends, x0)
+        while band < count:
+            b0, b1 = edges[band]
+            if b0 >= x1:
+                break
+            # `_shared(x0, x1, b0, b1)` written out: the call costs as much as the test.
+            share = (b1 if b1 < x1 else x1) - (b0 if b0 > x0 else x0)
+            narrow = b1 - b0 if b1 - b0 < width else width
+            if share > _MIN_SHARE * (_TINY if narrow < _TINY else narrow):
+                if found >= 0:
+                    found = -2
+                    break
+                found = band
+            band += 1
+        if found < 0:
             ambiguous.add(index)
             continue
-        taken = slots[found[0]]
+        taken = slots[found]
         if taken is not None:
             ambiguous.update((taken, index))
-        slots[found[0]] = index
+        slots[found] = index
     for band, taken in enumerate(slots):
         if taken in ambiguous:
             slots[band] = None

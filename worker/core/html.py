@@ -6,10 +6,10 @@ report): libxml2's HTML parser repairs it, and this walks the repaired tree.
 """
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import lxml.etree
-import lxml.html
 
 from worker.core.document import Extracted, Where
 
@@ -43,6 +43,8 @@ _HTML_SNIFF = re.compile(r"<\s*(?:html|body|table|div|p|br|head|meta|!doctype)\b
 
 # lxml ships no type information: its elements are typed as Any here.
 Element = Any
+# `lxml.html`'s `text_content()`, for the plain elements parsed here.
+_TEXT_CONTENT = lxml.etree.XPath("string()", smart_strings=False)
 
 
 def looks_like_html(text: str) -> bool:
@@ -57,23 +59,33 @@ def html_to_rows(text: str) -> list[list[str]]:
 
 def html_to_extracted(text: str) -> Extracted:
     """`html_to_rows` with each table cell's table, row and column (1-based) as its evidence."""
-    parser = lxml.html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
+    # libxml2's HTML parser, as `lxml.html` configures it, without `lxml.html`'s element classes:
+    # their Python lookup runs for every element touched, and nothing here needs them.
+    parser = lxml.etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True)
     try:
-        document = lxml.html.document_fromstring(text.encode("utf-8", "replace"), parser=parser)
+        document = _document_fromstring(text.encode("utf-8", "replace"), parser)
         if any(e.type_name == "ERR_RESOURCE_LIMIT" for e in parser.error_log):
             flat = _INLINE_WRAPPER.sub("", _BLOCK_WRAPPER.sub("<br>", text))
-            document = lxml.html.document_fromstring(flat.encode("utf-8", "replace"), parser=parser)
+            document = _document_fromstring(flat.encode("utf-8", "replace"), parser)
     except lxml.etree.ParserError:  # nothing but whitespace, or markup without content
         return Extracted([], [])
     out = _Out()
     title = document.find("head/title")
     if title is not None:
         # The <title> often carries the report's title when the page body does not.
-        out.text(title.text_content())
+        out.text(_TEXT_CONTENT(title))
         out.flush()
     _walk(document, out)
     out.flush()
     return Extracted(out.rows, out.where)
+
+
+def _document_fromstring(data: bytes, parser: Any) -> Element:
+    """`lxml.html.document_fromstring`: the root element, or ParserError for an empty document."""
+    root = lxml.etree.fromstring(data, parser)
+    if root is None:
+        raise lxml.etree.ParserError("Document is empty")
+    return root
 
 
 class _Out:
@@ -98,7 +110,13 @@ class _Out:
         self.tables += 1
         for r, (line, starts) in enumerate(zip(lines, columns, strict=True), start=1):
             self.rows.append(line)
-            self.where.append([Where(table=self.tables, row=r, column=c + 1) for c in starts])
+            self.where.append([_cell_where(self.tables, r, c + 1) for c in starts])
+
+
+@lru_cache(maxsize=65536)
+def _cell_where(table: int, row: int, column: int) -> Where:
+    # Evidence is frozen and compared by value: the grids of reports repeat the same cells.
+    return Where(table=table, row=row, column=column)
 
 
 def _walk(root: Element, out: _Out) -> None:
@@ -136,10 +154,7 @@ def _rows_of(table: Element) -> list[Element]:
     return rows
 
 
-def _span(cell: Element, name: str, limit: int) -> int:
-    value = cell.get(name)
-    if value is None:
-        return 1
+def _span(value: str, limit: int) -> int:
     digits = _SPAN.match(value)
     return max(1, min(int(digits.group(1)) if digits else 1, limit))
 
@@ -158,18 +173,21 @@ def _grid(table: Element) -> tuple[list[list[str]], list[list[int]]]:
         for cell in row:
             if cell.tag not in _CELL:
                 continue
-            while (r, col) in covered:
+            while covered and (r, col) in covered:
                 line.append("")
                 starts.append(col)
                 col += 1
-            rowspan = min(_span(cell, "rowspan", _MAX_ROWSPAN), len(rows) - r)
-            colspan = _span(cell, "colspan", _MAX_COLSPAN)
+            # Most cells span nothing: no attribute, a span of 1 (never more than the rows left).
+            span = cell.get("rowspan")
+            rowspan = 1 if span is None else min(_span(span, _MAX_ROWSPAN), len(rows) - r)
+            span = cell.get("colspan")
+            colspan = 1 if span is None else _span(span, _MAX_COLSPAN)
             line.append(_cell_text(cell))
             starts.append(col)
             if rowspan > 1:
                 covered.update((r + dr, col + dc) for dr in range(1, rowspan) for dc in range(colspan))
             col += colspan
-        while (r, col) in covered:
+        while covered and (r, col) in covered:
             line.append("")
             starts.append(col)
             col += 1
@@ -179,6 +197,8 @@ def _grid(table: Element) -> tuple[list[list[str]], list[list[int]]]:
 
 
 def _cell_text(cell: Element) -> str:
+    if not len(cell):  # text alone, the common cell: no pieces to glue
+        return _WS.sub(" ", (cell.text or "").strip())
     pieces = [""]
     _collect(cell, pieces)
     text = ""

@@ -13,9 +13,9 @@ columns. Labels stay text cells before the values; `align` pairs them.
 
 import re
 import unicodedata
-from bisect import bisect_left
+from bisect import bisect_right
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from worker.core.cells import Kind, tokenize_cell
@@ -97,11 +97,7 @@ def _wide() -> re.Pattern[str]:
 
 def _cells(src: str, norm: str) -> list[Cell]:
     """A line's cells: runs of text apart by two spaces or more; values split off on their own."""
-    wide = [m.start() for m in _wide().finditer(src)] if not src.isascii() else []
-
-    def column(offset: int) -> int:
-        return offset + bisect_left(wide, offset)
-
+    column = _column_counter(src)
     cells: list[Cell] = []
     for chunk in _CHUNK.finditer(norm):
         text = chunk.group()
@@ -128,6 +124,38 @@ def _cells(src: str, norm: str) -> list[Cell]:
     return cells
 
 
+def _column_counter(src: str) -> Callable[[int], int]:
+    """The display column of a character offset of `src`: the offset plus the wide characters
+    before it, counted by runs (a label is one or a few runs; a match per character costs)."""
+    if src.isascii():
+        return _same
+    starts: list[int] = []
+    ends: list[int] = []
+    before: list[int] = []  # wide characters in the runs before each run
+    total = 0
+    for run in _wide_runs().finditer(src):
+        a, b = run.span()
+        starts.append(a)
+        ends.append(b)
+        before.append(total)
+        total += b - a
+
+    def column(offset: int) -> int:
+        k = bisect_right(starts, offset) - 1
+        return offset if k < 0 else offset + before[k] + min(offset, ends[k]) - starts[k]
+
+    return column
+
+
+def _same(offset: int) -> int:
+    return offset
+
+
+@lru_cache(maxsize=1)
+def _wide_runs() -> re.Pattern[str]:
+    return re.compile(_wide().pattern + "+")
+
+
 def _with_units(text: str, words: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """`12 万`: a unit printed apart belongs to the number before it."""
     out: list[tuple[int, int]] = []
@@ -148,6 +176,7 @@ def _is_value(text: str, first: bool) -> bool:
     return bool(tokens) and all(t.kind in (Kind.NUMBER, Kind.BLANK) for t in tokens)
 
 
+@lru_cache(maxsize=65536)
 def _part_of_a_row(text: str) -> bool:
     """Whether a text is (a piece of) a row or group label rather than a heading or header."""
     return any(candidates(t, text) or role(t, text) is Role.FORM for t in TEMPLATES)

@@ -6,7 +6,8 @@ lines them up is chosen, and each line of values comes out with one cell per col
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from worker.core.columns import (
     Placement,
@@ -16,7 +17,7 @@ from worker.core.columns import (
     infer_bands_near,
     overlapped,
     overlaps,
-    place_sorted,
+    place_lines,
 )
 from worker.core.labels import header_piece
 
@@ -51,11 +52,14 @@ class Line:
     number: int
     page: int
     cells: list[Cell]
+    # The cells that are values, and the index of the first (-1: none): asked for again and
+    # again, and a line's cells never change.
+    values: list[Cell] = field(init=False, repr=False, compare=False)
+    first: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def values(self) -> list[Cell]:
-        """The cells that are values."""
-        return [c for c in self.cells if c.value]
+    def __post_init__(self) -> None:
+        self.values = [c for c in self.cells if c.value]
+        self.first = next((k for k, c in enumerate(self.cells) if c.value), -1)
 
 
 def _looseness(bands: Sequence[Span], lines: Sequence[Sequence[Span]], placements: Sequence[Placement]) -> float:
@@ -65,7 +69,9 @@ def _looseness(bands: Sequence[Span], lines: Sequence[Sequence[Span]], placement
     for line, placement in zip(lines, placements, strict=True):
         for band, index in enumerate(placement.bands):
             if index is not None:
-                widest[band] = max(widest[band], line[index].x1 - line[index].x0)
+                width = line[index].x1 - line[index].x0
+                if width > widest[band]:
+                    widest[band] = width
     return sum(max(0.0, b.x1 - b.x0 - w - _WANDER) for b, w in zip(bands, widest, strict=True))
 
 
@@ -81,9 +87,12 @@ def _misfit(bands: Sequence[Span], leaves: Sequence[Span]) -> float:
         return float("inf")
     cost = [0.0] * (len(heads) + 1)
     for band in bands:
+        at = band.centre
         row = [float("inf")] * (len(heads) + 1)
         for j, centre in enumerate(heads, start=1):
-            row[j] = min(row[j - 1], cost[j - 1] + abs(band.centre - centre))
+            # `min(row[j - 1], …)` written out: this is the table's inner loop.
+            here = cost[j - 1] + abs(at - centre)
+            row[j] = here if here < row[j - 1] else row[j - 1]
         cost = row
     return cost[-1] / max(spacing, 1.0)
 
@@ -102,24 +111,41 @@ def _stacked(rows: list[list[tuple[str, Extent]]]) -> list[Extent]:
     heads: list[Extent] = []
     for k, cells in enumerate(rows):
         for text, span in cells:
-            over = [(t, u) for above in rows[:k] for t, u in above if _inside(span, u)]
-            if over and sum(1 for _, s in cells if _inside(s, over[-1][1])) == 1:
-                parent = over[-1][0]
-                if header_piece(parent + text) or not (header_piece(parent) and header_piece(text)):
+            over = _last_over(rows[:k], span)
+            if over is not None and sum(1 for _, s in cells if _inside(s, over[1])) == 1:
+                parent = over[0]
+                if _header_piece(parent + text) or not (_header_piece(parent) and _header_piece(text)):
                     continue
             heads.append(span)
     return heads
+
+
+def _last_over(rows: list[list[tuple[str, Extent]]], span: Extent) -> tuple[str, Extent] | None:
+    """The last header cell, in reading order, that `span` lies under."""
+    for cells in reversed(rows):
+        for cell in reversed(cells):
+            if _inside(span, cell[1]):
+                return cell
+    return None
+
+
+# The same header words recur in every table of every report.
+_header_piece = lru_cache(maxsize=4096)(header_piece)
 
 
 def _leaves(heads: list[Extent]) -> list[Span]:
     """Headers over one column: no narrower header stands under them (`法人或其他组织` spans five);
     two at one place (`申请人情况` centred over `社会公益组`) are one."""
     unique = sorted(set(heads))
-    return [
-        Span(*h)
-        for h in unique
-        if not any(o[0] >= h[0] - 1 and o[1] <= h[1] + 1 and o[1] - o[0] < h[1] - h[0] for o in unique)
-    ]
+    leaves = []
+    for h0, h1 in unique:
+        low, high, width = h0 - 1, h1 + 1, h1 - h0
+        for o0, o1 in unique:
+            if o0 >= low and o1 <= high and o1 - o0 < width:
+                break
+        else:
+            leaves.append(Span(h0, h1))
+    return leaves
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +176,7 @@ class Table:
         self.best = _Count("cols", (), [], ())
         self.settled = False
         self.counts: list[_Count] = []
+        self._heads: dict[str, list[Span]] = {}
         counts = {len(lines[i].values) for i in self.region}
         if len(counts) == 1 and all(len(self._headers(m)) <= min(counts) for m in METRICS):
             return  # every line prints every column its headers show: the order places the values
@@ -192,23 +219,31 @@ class Table:
         if len(set(under)) < len(under):
             # The fullest lines miss different columns: their i-th values are no one column.
             bands = infer_bands_near(spans, _WANDER)
-        placements = [place_sorted(line, bands) for line in spans]
+        placements = place_lines(spans, bands)
         loose = _looseness(bands, spans, placements)
         found = len(bands)
         headed = add_header_columns(bands, leaves)
         if headed != bands:
-            placements = [place_sorted(line, headed) for line in spans]
+            placements = place_lines(spans, headed)
         placed = sum(len(line) - len(p.ambiguous) for line, p in zip(spans, placements, strict=True))
         # Ties go to display columns (listed first): the count the offsets most often are in.
         return _Count(metric, headed, placements, (placed, -loose, -found, -_misfit(headed, leaves)), len(leaves))
 
     def _headers(self, metric: str) -> list[Span]:
         """The header cells over single columns of values, from the lines above the table."""
+        heads = self._heads.get(metric)
+        if heads is None:
+            heads = self._heads[metric] = self._find_headers(metric)
+        return heads
+
+    def _find_headers(self, metric: str) -> list[Span]:
         at = _extent(metric)
         # The first header cell of a table with labels, nearer the labels than the values, heads
         # the labels (`信息内容`, the note of table 三), not a column of values.
-        labels = [at(c)[1] for i in self.region for c in self._before(i)]
-        left = min(at(c)[0] for i in self.region for c in self.lines[i].values)
+        # A line's cells run left to right: its labels end where its last label ends, and its
+        # values start where its first value does.
+        labels = [at(line.cells[line.first - 1])[1] for line in map(self.lines.__getitem__, self.region) if line.first]
+        left = min(at(self.lines[i].cells[self.lines[i].first])[0] for i in self.region)
         middle = (max(labels) + left) / 2 if labels else -1.0
         rows: list[list[tuple[str, Extent]]] = []
         for i in self.above[-_HEADER_LINES:]:
@@ -219,11 +254,6 @@ class Table:
             rows.append(heads[1:] if sum(heads[0][1]) / 2 < middle else heads)
         return _leaves(_stacked(rows)) if rows else []
 
-    def _before(self, i: int) -> list[Cell]:
-        """The text cells of a line before its first value: its labels."""
-        cells = self.lines[i].cells
-        return cells[: next(k for k, c in enumerate(cells) if c.value)]
-
     def rows(self) -> list[tuple[int, list[str]]]:
         """Each line of values as cells: its text before the values, one cell per column (or,
         with the columns unsettled or not needed, its values alone), and any text after them."""
@@ -233,7 +263,7 @@ class Table:
         bands = self.best.bands
         for i, spans, placement in zip(self.region, self.spans[self.best.metric], self.best.placements, strict=True):
             cells = self.lines[i].cells
-            first = next(k for k, c in enumerate(cells) if c.value)
+            first = self.lines[i].first
             values = [c for c in cells[first:] if c.value]
             after = [c.text for c in cells[first:] if not c.value]
             columns = ["" if k is None else values[k].text for k in placement.bands]

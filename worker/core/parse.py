@@ -6,9 +6,10 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from worker.core.align import Alignment, align, explain_missing
-from worker.core.cells import Kind, Line, LineWhere, Token, text_to_numbered_rows, tokenize_placed
+from worker.core.cells import Kind, Line, LineWhere, Token, text_to_numbered_rows, tokenize_lines, tokenize_placed
 from worker.core.checks import check_cells, check_template_year
 from worker.core.decode import decode
 from worker.core.document import Extracted, Limits, Where
@@ -37,12 +38,12 @@ from worker.core.template import detect_template, looks_like_report, prints_form
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 _TEN_THOUSAND = Decimal(10000)
+_NUMBER = Kind.NUMBER  # a module constant: looking a member up on its enum costs more than comparing
 # Shortest single-cell line taken for prose by the narrative check.
 _PROSE_MIN = 12
 # Word-processor formats read by converting them to docx first (LibreOffice, outside the core).
 CONVERTED = frozenset((Format.DOC, Format.WPS, Format.RTF, Format.ODT))
 _SHEETS = frozenset((Format.XLSX, Format.XLS, Format.ODS))
-_CELL_BREAKS = str.maketrans({"\t": " ", "\n": " ", "\r": " "})
 
 ErrorHook = Callable[[BaseException], None]
 # Turns a doc/wps/rtf/odt document into docx bytes, or raises ReportFailure (an adapter's job).
@@ -194,11 +195,14 @@ def _read_text(text: str) -> _Document:
     normalized = normalize(text)
     # Space-aligned text is read by its columns, measured in the text as decoded.
     rows, numbers = read_space_aligned(text, normalized.text) or text_to_numbered_rows(normalized.text)
-    where: list[list[Where | None]] = []
-    for row, number in zip(rows, numbers, strict=True):
-        here = Where(line=number)
-        where.append([here] * len(row))
-    return _document(normalized, rows, where)
+    lines, placed = tokenize_lines(rows, [_line(number) for number in numbers])
+    return _Document(normalized, lines, placed, _plain(rows))
+
+
+@lru_cache(maxsize=65536)
+def _line(number: int) -> Where:
+    # Evidence is frozen and compared by value: one `Where` per line number serves every document.
+    return Where(line=number)
 
 
 def _read_html(text: str) -> _Document:
@@ -209,7 +213,7 @@ def _read_html(text: str) -> _Document:
 def _from_extracted(extracted: Extracted) -> _Document:
     """Normalise a reader's cells in one OpenCC call for the whole document, keeping the grid."""
     kept = [(row, where) for row, where in zip(extracted.rows, extracted.where, strict=True) if row]
-    joined = "\n".join("\t".join(cell.translate(_CELL_BREAKS) for cell in row) for row, _ in kept)
+    joined = "\n".join("\t".join(map(_one_line, row)) for row, _ in kept)
     normalized = normalize(joined)
     rows = [line.split("\t") for line in normalized.text.split("\n")] if kept else []
     if len(rows) != len(kept) or any(len(r) != len(k) for r, (k, _) in zip(rows, kept, strict=True)):
@@ -218,10 +222,22 @@ def _from_extracted(extracted: Extracted) -> _Document:
     return _document(normalized, rows, [where for _, where in kept])
 
 
+def _one_line(cell: str) -> str:
+    """A cell's tabs and line breaks as spaces, so that it stays one cell of one line."""
+    if "\t" in cell or "\n" in cell or "\r" in cell:
+        return cell.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    return cell
+
+
 def _document(normalized: Normalized, rows: list[list[str]], where: list[list[Where | None]]) -> _Document:
-    plain = [row[0].strip() if len(row) == 1 else " ".join(c for c in map(str.strip, row) if c) for row in rows]
     lines, placed = tokenize_placed(rows, where)
-    return _Document(normalized, lines, placed, [p for p in plain if p])
+    return _Document(normalized, lines, placed, _plain(rows))
+
+
+def _plain(rows: list[list[str]]) -> list[str]:
+    """Each line's text, its cells apart by a space; empty lines left out."""
+    plain = [row[0].strip() if len(row) == 1 else " ".join(filter(None, map(str.strip, row))) for row in rows]
+    return [p for p in plain if p]
 
 
 def _without_tables(source: Source, meta: Meta, text: str) -> ParseResult | None:
@@ -255,11 +271,11 @@ def _is_json(text: str) -> bool:
 
 
 def _cells(template: Template, alignment: Alignment) -> tuple[dict[str, CellValue], list[Issue]]:
-    amounts = set(amount_keys(template))
+    amounts = _amounts(template)
     cells: dict[str, CellValue] = {}
     issues: list[Issue] = []
     for key, token in alignment.cells.items():
-        if token is None or token.kind != Kind.NUMBER or token.value is None:
+        if token is None or token.kind != _NUMBER or token.value is None:
             cells[key] = None
         elif key in amounts:
             value, issue = _amount(key, token, alignment)
@@ -267,8 +283,13 @@ def _cells(template: Template, alignment: Alignment) -> tuple[dict[str, CellValu
             issues += issue
         else:
             # A count printed with a fraction is not a count the form can have: unreadable, null.
-            cells[key] = int(token.value) if token.value == token.value.to_integral_value() else None
+            cells[key] = token.count
     return cells, issues
+
+
+@lru_cache(maxsize=2)
+def _amounts(template: Template) -> frozenset[str]:
+    return frozenset(amount_keys(template))
 
 
 def _amount(key: str, token: Token, alignment: Alignment) -> tuple[float, list[Issue]]:

@@ -49,11 +49,24 @@ class Timing:
 
     reports: int
     seconds: float
+    # CPU time of this process over the same passes: on a shared machine wall-clock time swings
+    # with the other processes, CPU time much less.
+    cpu_seconds: float = 0.0
 
     @property
     def per_second(self) -> float:
         """Reports per second."""
         return self.reports / self.seconds
+
+    @property
+    def cpu_per_second(self) -> float:
+        """Reports per CPU second."""
+        return self.reports / self.cpu_seconds if self.cpu_seconds > 0 else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        """Mean CPU milliseconds per report."""
+        return 1000 * self.cpu_seconds / self.reports
 
     @property
     def mean_ms(self) -> float:
@@ -74,6 +87,12 @@ class Figures:
     mean_ms: float | None = None
     per_s_at_10kb: float | None = None
     parse_over_decode_opencc: float | None = None
+    # The same figures by CPU time (best pass), and per shape of rendered report.
+    cpu_ms: float | None = None
+    cpu_reports_per_s: float | None = None
+    decode_opencc_cpu_ms: float | None = None
+    cpu_parse_over_decode_opencc: float | None = None
+    shapes_cpu_ms: dict[str, float] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
@@ -140,13 +159,48 @@ def time_passes(function: Callable[[bytes, str], object], samples: list[Sample],
         function(sample.data, sample.name)
     reports = 0
     started = time.perf_counter()
+    cpu_started = time.process_time()
     elapsed = 0.0
     while elapsed < seconds:
         for sample in samples:
             function(sample.data, sample.name)
         reports += len(samples)
         elapsed = time.perf_counter() - started
-    return Timing(reports, elapsed)
+    return Timing(reports, elapsed, time.process_time() - cpu_started)
+
+
+def best_cpu(function: Callable[[bytes, str], object], samples: list[Sample], seconds: float) -> Timing:
+    """The fastest pass over the samples by CPU time, passes repeated for about `seconds`: the
+    figure least moved by other processes (compare two versions by it, run back to back)."""
+    for sample in samples:
+        function(sample.data, sample.name)
+    best = float("inf")
+    started = time.perf_counter()
+    while True:
+        cpu = time.process_time()
+        for sample in samples:
+            function(sample.data, sample.name)
+        best = min(best, time.process_time() - cpu)
+        if time.perf_counter() - started >= seconds:
+            break
+    return Timing(len(samples), best, best)
+
+
+def shape_of(sample: Sample) -> str | None:
+    """The shape of a rendered report (`rendered-<shape>-<i>`), None for other files."""
+    parts = sample.name.split("-")
+    return parts[1] if len(parts) == 3 and parts[0] == "rendered" else None
+
+
+def cpu_by_shape(samples: list[Sample], seconds: float) -> dict[str, float]:
+    """Best-pass CPU milliseconds per report of each shape of rendered report."""
+    shapes: dict[str, list[Sample]] = {}
+    for sample in samples:
+        shape = shape_of(sample)
+        if shape is not None:
+            shapes.setdefault(shape, []).append(sample)
+    share = seconds / max(len(shapes), 1)
+    return {shape: best_cpu(parse_bytes, group, share).cpu_ms for shape, group in shapes.items()}
 
 
 def statuses(samples: list[Sample]) -> dict[str, int]:
@@ -167,6 +221,9 @@ def measure(name: str, samples: list[Sample], seconds: float) -> Figures:
     try:
         counts = statuses(samples)
         parse = time_passes(parse_bytes, samples, seconds)
+        parse_cpu = best_cpu(parse_bytes, samples, seconds)
+        floor_cpu = best_cpu(decode_and_convert, samples, seconds)
+        shapes = cpu_by_shape(samples, seconds)
     except NotImplementedError as error:
         # The parser's stub: report it. Any other exception is a parser bug and keeps its traceback.
         return Figures(name, len(samples), mean_kb, floor.mean_ms, error=f"{type(error).__name__}: {error}")
@@ -182,6 +239,11 @@ def measure(name: str, samples: list[Sample], seconds: float) -> Figures:
         per_s_at_10kb=bytes_per_s / GOAL_BYTES,
         decode_opencc_ms=floor.mean_ms,
         parse_over_decode_opencc=parse.mean_ms / floor.mean_ms,
+        cpu_ms=parse_cpu.cpu_ms,
+        cpu_reports_per_s=parse_cpu.cpu_per_second,
+        decode_opencc_cpu_ms=floor_cpu.cpu_ms,
+        cpu_parse_over_decode_opencc=parse_cpu.cpu_ms / floor_cpu.cpu_ms,
+        shapes_cpu_ms=shapes,
         statuses=counts,
         error=None,
     )
@@ -208,6 +270,9 @@ COLUMNS: tuple[tuple[str, int, Callable[[Figures], str]], ...] = (
     ("@10KB/s", 8, lambda f: _number(f.per_s_at_10kb, 0)),
     ("dec+cc ms", 10, lambda f: _number(f.decode_opencc_ms, 3)),
     ("parse/dec+cc", 12, lambda f: _number(f.parse_over_decode_opencc, 1)),
+    ("cpu ms", 7, lambda f: _number(f.cpu_ms, 3)),
+    ("cpu rep/s", 9, lambda f: _number(f.cpu_reports_per_s, 0)),
+    ("cpu/dec+cc", 10, lambda f: _number(f.cpu_parse_over_decode_opencc, 1)),
 )
 
 
@@ -224,6 +289,9 @@ def print_table(figures: list[Figures], notes: list[str], seconds: float) -> Non
         else:
             met = "met" if (f.per_s_at_10kb or 0) >= GOAL_PER_SECOND else "NOT met"
             print(f"{f.name}: goal {met} at 10 KB; results {f.statuses}")
+            if f.shapes_cpu_ms:
+                shapes = "  ".join(f"{shape} {ms:.3f}" for shape, ms in f.shapes_cpu_ms.items())
+                print(f"{f.name}: CPU ms per report by shape (best pass): {shapes}")
     for note in notes:
         print(f"note: {note}")
 

@@ -26,6 +26,8 @@ _TEXT, _NUMBER, _EMPTY = Kind.TEXT, Kind.NUMBER, Kind.EMPTY
 _FORM, _HEADER, _OTHER = Role.FORM, Role.HEADER, Role.OTHER
 _FIXED, _LABEL, _VALUES = Step.FIXED, Step.LABEL, Step.VALUES
 
+# A named tuple built at C speed: its generated `__new__` is a Python function, called per event.
+_new_event = tuple.__new__
 # How far past the furthest row seen a label may jump: far enough for rows whose labels were
 # lost, near enough that a header word (`总计`, `其他`) cannot match a row of the table's end.
 _LOOKAHEAD = 6
@@ -92,10 +94,10 @@ class Aligner:
 
     def feed(self, line: Line, where: Wheres | None = None) -> None:
         """Take one line of tokens, with where each token was read when that is known."""
-        placed: list[Placed] = list(zip(line, where, strict=True)) if where is not None else [(t, None) for t in line]
-        if len(line) == 1 and line[0].is_value:  # one value on its own line: the common case
-            self._values(placed)
+        if len(line) == 1 and line[0].is_value and (where is None or len(where) == 1):
+            self._value((line[0], None if where is None else where[0]))  # the common case
             return
+        placed: list[Placed] = list(zip(line, where, strict=True)) if where is not None else [(t, None) for t in line]
         owner, tokens = _LEAD, []
         for item in placed:
             if item[0].kind != _TEXT:
@@ -204,6 +206,8 @@ class Aligner:
     # -- values --------------------------------------------------------------------------------
 
     def _flush(self, owner: int, tokens: list[Placed]) -> None:
+        # `tokens` are a line's tokens other than text, in a list of their own: its values and
+        # empty cells, the cells printed for a row (its text is no cell of it).
         if owner == _LEAD:
             if _any_value(tokens):
                 self._values(tokens)
@@ -223,7 +227,7 @@ class Aligner:
         if table == TABLE_APPLICATIONS:
             self.applications_seen = True
         self.open = None
-        values = _cells_printed(tokens)
+        values = tokens
         width = fill.row.width
         # A row printed with every cell empty (`<td></td>` × width) is a row of blanks; one empty
         # cell after a label (`行政许可 |`) is only the line's layout.
@@ -232,7 +236,7 @@ class Aligner:
             fill.entries = values
             fill.fixed = True
             self._event(_FIXED, index)
-            if len(_trim(values, width)) < width:
+            if len(values) < width:  # `_trim` leaves fewer cells than `width` only to a shorter line
                 # `1.属于国家秘密 48` and then the rest of the row one value a line.
                 self.open = index
         else:
@@ -242,12 +246,33 @@ class Aligner:
     def _values(self, tokens: list[Placed]) -> None:
         """A line's values with no label before them: the next values of the open row (one a
         line), or a line for `pairing` to place."""
-        values = _cells_printed(tokens)
+        values = tokens
         if self.open is not None and self._continues(self.open, values):
             return
         self.open = None
         self.lines.append(values)
         self._event(_VALUES, len(self.lines) - 1)
+
+    def _value(self, item: Placed) -> None:
+        """`_values` for a line of one value (a number or a blank), written out: one value a line
+        is how most reports print most cells."""
+        index = self.open
+        if index is not None:
+            # `_continues` for one value: it is the open row's next value while the row has room.
+            fill = self.fills[index]
+            held = _count_values(fill.entries)
+            width = fill.row.width
+            if held < width:
+                fill.entries.append(item)  # a value is no empty cell: `_strip` keeps it
+                if held + 1 == width:
+                    if not fill.fixed:
+                        self._event(_FIXED, index)
+                        fill.fixed = True
+                    self.open = None
+                return
+        self.open = None
+        self.lines.append([item])
+        self.events.append(_new_event(Event, (_VALUES, len(self.lines) - 1, self.segment, self.table)))
 
     def _continues(self, index: int, values: list[Placed]) -> bool:
         """Take a line as the next values of a row printed one a line, if it is that. A line of
@@ -269,7 +294,7 @@ class Aligner:
         return True
 
     def _event(self, step: Step, row: int) -> None:
-        self.events.append(Event(step, row, self.segment, self.table))
+        self.events.append(_new_event(Event, (step, row, self.segment, self.table)))
 
     def _fits(self, event: int, row: int) -> bool:
         return _fits(self.lines[self.events[event].row], self.fills[row].row)
@@ -288,11 +313,6 @@ def _count_values(tokens: list[Placed]) -> int:
         if token.is_value:
             count += 1
     return count
-
-
-def _cells_printed(tokens: list[Placed]) -> list[Placed]:
-    """The values and empty cells of a line, without its text."""
-    return [p for p in tokens if p[0].is_value or p[0].kind == _EMPTY]
 
 
 @lru_cache(maxsize=2)

@@ -181,14 +181,29 @@ _start = attrgetter("x0")
 
 def infer_bands_near(lines: Sequence[Sequence[Span]], wander: float) -> tuple[Span, ...]:
     """Bands of every value, values less than `wander` apart (or overlapping) in one band."""
+    spans = iter(sorted([s for line in lines for s in line], key=_start))
+    first = next(spans, None)
+    if first is None:
+        return ()
     bands: list[Span] = []
-    for span in sorted((s for line in lines for s in line), key=_start):
-        if bands:
-            last = bands[-1]
-            if _shared(last.x0, last.x1, span.x0, span.x1) or span.x0 - last.x1 <= wander:
-                bands[-1] = Span(last.x0, span.x1 if span.x1 > last.x1 else last.x1)
-                continue
-        bands.append(span)
+    # The band being grown, as bare numbers: a band takes many values, and a span per value costs.
+    b0, b1 = first
+    for x0, x1 in spans:
+        if x0 - b1 <= wander:
+            if x1 > b1:
+                b1 = x1
+            continue
+        # `_shared(b0, b1, x0, x1)` written out (the gap test first: the cheaper, and the common).
+        share = (x1 if x1 < b1 else b1) - (x0 if x0 > b0 else b0)
+        wa, wb = b1 - b0, x1 - x0
+        narrow = wb if wb < wa else wa
+        if share > _MIN_SHARE * (_TINY if narrow < _TINY else narrow):
+            if x1 > b1:
+                b1 = x1
+            continue
+        bands.append(Span(b0, b1))
+        b0, b1 = x0, x1
+    bands.append(Span(b0, b1))
     return tuple(bands)
 
 
@@ -220,7 +235,13 @@ def add_header_columns(bands: Sequence[Span], headers: Sequence[Span]) -> tuple[
                 claimed.add(free[_nearest(centres, band.centre)])
     out = list(bands)
     for header in sorted(free, key=lambda s: s.x1 - s.x0):
-        if header not in claimed and not any(overlaps(header, b) for b in out):
+        if header in claimed:
+            continue
+        h0, h1 = header
+        for b0, b1 in out:  # `any(overlaps(header, b) for b in out)`, on bare numbers
+            if _shared(h0, h1, b0, b1):
+                break
+        else:
             out.append(header)
     return tuple(sorted(out, key=_start))
 
@@ -295,7 +316,13 @@ def _place(values: Sequence[Span], edges: Sequence[tuple[float, float]], ends: S
         if taken is not None:
             ambiguous.update((taken, index))
         slots[found] = index
+    if not ambiguous:  # every value in a band of its own: most lines
+        return _new_placement(Placement, (tuple(slots), ()))
     for band, taken in enumerate(slots):
         if taken in ambiguous:
             slots[band] = None
-    return Placement(tuple(slots), tuple(sorted(ambiguous)))
+    return _new_placement(Placement, (tuple(slots), tuple(sorted(ambiguous))))
+
+
+# Placements built at C speed: a named tuple's generated `__new__` is a Python function.
+_new_placement = tuple.__new__

@@ -136,12 +136,20 @@ def _walk(root: Element, out: _Out) -> None:
             out.flush()
             out.table(*_grid(element))
             out.text(element.tail)
-        else:
+        elif len(element):
             if tag in _BLOCK:
                 out.flush()
             out.text(element.text)
             stack.append((True, element))
             stack.extend((False, child) for child in reversed(element))
+        else:  # a leaf (a `<p>` of prose, a `<br>`): opened and closed at once
+            block = tag in _BLOCK
+            if block:
+                out.flush()
+            out.text(element.text)
+            if block:
+                out.flush()
+            out.text(element.tail)
 
 
 def _rows_of(table: Element) -> list[Element]:
@@ -198,7 +206,9 @@ def _grid(table: Element) -> tuple[list[list[str]], list[list[int]]]:
 
 def _cell_text(cell: Element) -> str:
     if not len(cell):  # text alone, the common cell: no pieces to glue
-        return _WS.sub(" ", (cell.text or "").strip())
+        text = (cell.text or "").strip()
+        # Letters and digits alone (`0`, `规章`) hold no white space to fold: most cells.
+        return text if text.isalnum() else _WS.sub(" ", text)
     pieces = [""]
     _collect(cell, pieces)
     text = ""

@@ -71,6 +71,11 @@ def _lines(raw_lines: Sequence[str], norm_lines: Sequence[str]) -> list[Line]:
     lines: list[Line] = []
     page = 1
     for number, (raw, norm) in enumerate(zip(raw_lines, norm_lines, strict=True), start=1):
+        if "\x0c" not in norm and "\x0c" not in raw:  # no page break: the common line
+            cells = _cells(raw if len(raw) == len(norm) else norm, norm)
+            if cells:
+                lines.append(Line(number, page, cells))
+            continue
         raw_pieces, norm_pieces = raw.split("\x0c"), norm.split("\x0c")
         if len(raw_pieces) != len(norm_pieces):
             raw_pieces = norm_pieces
@@ -97,7 +102,7 @@ def _wide() -> re.Pattern[str]:
 
 def _cells(src: str, norm: str) -> list[Cell]:
     """A line's cells: runs of text apart by two spaces or more; values split off on their own."""
-    column = _column_counter(src)
+    runs = _Runs(src)
     cells: list[Cell] = []
     for chunk in _CHUNK.finditer(norm):
         text = chunk.group()
@@ -105,10 +110,11 @@ def _cells(src: str, norm: str) -> list[Cell]:
             value = _is_value(text, not cells)
             if value or tokenize_cell(text):
                 a, b = chunk.span()
-                cells.append(Cell(text, a, b, column(a), column(b), value))
+                cells.append(_new_cell(Cell, (text, a, b, runs.column(a), runs.column(b), value)))
             continue
         if not tokenize_cell(text):
             continue  # page furniture: `- 3 -`, `1/29`
+        column = runs.column
         words = [(m.start() + chunk.start(), m.end() + chunk.start()) for m in _WORD.finditer(chunk.group())]
         words = _with_units(norm, words)
         first = not cells
@@ -118,33 +124,51 @@ def _cells(src: str, norm: str) -> list[Cell]:
             tail -= 1
         if tail:
             a, b = words[0][0], words[tail - 1][1]
-            cells.append(Cell(norm[a:b], a, b, column(a), column(b), False))
+            cells.append(_new_cell(Cell, (norm[a:b], a, b, column(a), column(b), False)))
         for a, b in words[tail:]:
-            cells.append(Cell(norm[a:b], a, b, column(a), column(b), True))
+            cells.append(_new_cell(Cell, (norm[a:b], a, b, column(a), column(b), True)))
     return cells
 
 
+# Cells built at C speed: a named tuple's generated `__new__` is a Python function, called per cell.
+_new_cell = tuple.__new__
+
+
+class _Runs:
+    """The runs of wide characters of a line, to count display columns: the offset plus the wide
+    characters before it, counted by runs (a label is one or a few runs; a match per character
+    costs)."""
+
+    __slots__ = ("before", "ends", "last", "starts", "total")
+
+    def __init__(self, src: str) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.before: list[int] = []  # wide characters in the runs before each run
+        total = 0
+        if not src.isascii():
+            for run in _wide_runs().finditer(src):
+                a, b = run.span()
+                self.starts.append(a)
+                self.ends.append(b)
+                self.before.append(total)
+                total += b - a
+        self.total = total
+        self.last = self.ends[-1] if self.ends else 0  # past it, every wide character is before
+
+    def column(self, offset: int) -> int:
+        """The display column of a character offset."""
+        if offset >= self.last:
+            return offset + self.total  # values stand right of their labels: the common case
+        k = bisect_right(self.starts, offset) - 1
+        return offset if k < 0 else offset + self.before[k] + min(offset, self.ends[k]) - self.starts[k]
+
+
 def _column_counter(src: str) -> Callable[[int], int]:
-    """The display column of a character offset of `src`: the offset plus the wide characters
-    before it, counted by runs (a label is one or a few runs; a match per character costs)."""
+    """The display column of a character offset of `src` (`_Runs.column`)."""
     if src.isascii():
         return _same
-    starts: list[int] = []
-    ends: list[int] = []
-    before: list[int] = []  # wide characters in the runs before each run
-    total = 0
-    for run in _wide_runs().finditer(src):
-        a, b = run.span()
-        starts.append(a)
-        ends.append(b)
-        before.append(total)
-        total += b - a
-
-    def column(offset: int) -> int:
-        k = bisect_right(starts, offset) - 1
-        return offset if k < 0 else offset + before[k] + min(offset, ends[k]) - starts[k]
-
-    return column
+    return _Runs(src).column
 
 
 def _same(offset: int) -> int:

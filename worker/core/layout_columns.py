@@ -8,6 +8,7 @@ lines them up is chosen, and each line of values comes out with one cell per col
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 
 from worker.core.columns import (
     Placement,
@@ -21,6 +22,8 @@ from worker.core.columns import (
 )
 from worker.core.labels import header_piece
 
+# Spans built at C speed: a named tuple's generated `__new__` is a Python function.
+_new_span = tuple.__new__
 # The two ways of counting an offset: display columns (CJK two wide) and characters.
 METRICS = ("cols", "chars")
 # A header line of one cell this long (characters) is a heading over the table, not a column's
@@ -33,9 +36,10 @@ _HEADER_LINES = 8
 _UNPLACED = "?"
 
 
-@dataclass(slots=True)
-class Cell:
-    """One cell of a line: its text, its offsets both ways, and whether it is a value."""
+class Cell(NamedTuple):
+    """One cell of a line: its text, its offsets both ways, and whether it is a value.
+
+    A named tuple: lines make dozens, and a dataclass costs several times more to build."""
 
     text: str
     char0: int  # character offsets
@@ -58,8 +62,10 @@ class Line:
     first: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.values = [c for c in self.cells if c.value]
-        self.first = next((k for k, c in enumerate(self.cells) if c.value), -1)
+        cells = self.cells
+        self.values = values = [c for c in cells if c.value]
+        # A cell equal to the first value is a value too: the first one equal to it is that one.
+        self.first = cells.index(values[0]) if values else -1
 
 
 def _looseness(bands: Sequence[Span], lines: Sequence[Sequence[Span]], placements: Sequence[Placement]) -> float:
@@ -85,14 +91,19 @@ def _misfit(bands: Sequence[Span], leaves: Sequence[Span]) -> float:
     spacing = (heads[-1] - heads[0]) / (len(heads) - 1) if len(heads) > 1 else 1.0
     if len(bands) > len(heads):
         return float("inf")
+    inf = float("inf")
     cost = [0.0] * (len(heads) + 1)
-    for band in bands:
-        at = band.centre
-        row = [float("inf")] * (len(heads) + 1)
-        for j, centre in enumerate(heads, start=1):
-            # `min(row[j - 1], …)` written out: this is the table's inner loop.
-            here = cost[j - 1] + abs(at - centre)
-            row[j] = here if here < row[j - 1] else row[j - 1]
+    for x0, x1 in bands:
+        at = (x0 + x1) / 2  # `band.centre`
+        # row[j] = min(row[j - 1], cost[j - 1] + |at - heads[j - 1]|), row[0] = inf: the running
+        # least, written out: this is the table's inner loop.
+        least = inf
+        row = [inf]
+        for before, centre in zip(cost, heads, strict=False):  # cost[-1] pairs with no header
+            here = before + abs(at - centre)
+            if here < least:
+                least = here
+            row.append(least)
         cost = row
     return cost[-1] / max(spacing, 1.0)
 
@@ -122,9 +133,11 @@ def _stacked(rows: list[list[tuple[str, Extent]]]) -> list[Extent]:
 
 def _last_over(rows: list[list[tuple[str, Extent]]], span: Extent) -> tuple[str, Extent] | None:
     """The last header cell, in reading order, that `span` lies under."""
+    s0, s1 = span
     for cells in reversed(rows):
         for cell in reversed(cells):
-            if _inside(span, cell[1]):
+            o0, o1 = cell[1]
+            if o0 - 1 <= s0 and s1 <= o1 + 1:  # `_inside(span, cell[1])`, written out
                 return cell
     return None
 
@@ -204,8 +217,8 @@ class Table:
 
     def _spans(self, metric: str, cells: Sequence[Cell]) -> list[Span]:
         if metric == "cols":
-            return [Span(c.col0, c.col1) for c in cells]
-        return [Span(c.char0, c.char1) for c in cells]
+            return [_new_span(Span, (c.col0, c.col1)) for c in cells]
+        return [_new_span(Span, (c.char0, c.char1)) for c in cells]
 
     def _count(self, metric: str) -> _Count:
         """The bands under one way of counting, and how well the values sit in them: under the

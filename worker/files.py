@@ -43,12 +43,17 @@ def open_no_follow(path: Path) -> BinaryIO:
     return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb")
 
 
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks: a file over the size limit is never held in memory."""
+def sha256_of(path: Path, expected: tuple[int, int] | None = None) -> str:
+    """The SHA-256 of a file, read in chunks: a file over the size limit is never held in memory.
+    With `expected` (size, mtime_ns), a file that is or becomes otherwise raises FileChanged."""
     digest = hashlib.sha256()
     with open_no_follow(path) as handle:
+        if expected is not None:
+            _unchanged(handle, expected)
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
+        if expected is not None:
+            _unchanged(handle, expected)
     return digest.hexdigest()
 
 
@@ -70,10 +75,26 @@ def read_file(
     filename = name or path.name
     where = str(path) if shown is None else shown
     if size > max_bytes:
-        return FileData(filename, where, size, mtime_ns, sha256_of(path), None)
+        return FileData(filename, where, size, mtime_ns, sha256_of(path, (size, mtime_ns)), None)
     with open_no_follow(path) as handle:
+        _unchanged(handle, (size, mtime_ns))
         data = handle.read()
+        _unchanged(handle, (size, mtime_ns))
+    if len(data) != size:
+        raise FileChanged(f"{path}: read {len(data)} bytes of a file of {size}: it changed while being read")
     return FileData(filename, where, size, mtime_ns, hashlib.sha256(data).hexdigest(), data)
+
+
+class FileChanged(OSError):
+    """Raised when a file is not, or no longer, what was seen settle (a writer rewrote it in place
+    while it was read): what was read may be half of one version; the file is taken again once it
+    settles anew."""
+
+
+def _unchanged(handle: BinaryIO, expected: tuple[int, int]) -> None:
+    stat = os.fstat(handle.fileno())
+    if (stat.st_size, stat.st_mtime_ns) != expected:
+        raise FileChanged(f"{handle.name}: changed while being read (size and modification time)")
 
 
 def inbox_relative(path: Path, inbox: Path) -> str:

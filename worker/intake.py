@@ -16,7 +16,7 @@ from worker.adapters.handovers import Handovers
 from worker.adapters.store import Store
 from worker.adapters.watch import DroppedFile
 from worker.claims import Claims
-from worker.files import FileData, inbox_relative, read_file
+from worker.files import FileChanged, FileData, inbox_relative, read_file
 from worker.messages import MESSAGE_LIMIT, file_message, refused_size
 
 log = structlog.get_logger("worker.pipeline")
@@ -98,6 +98,8 @@ class Intake:
             return read_file(path, self.max_bytes, size=file.size, mtime_ns=file.mtime_ns, shown=shown)
         except FileNotFoundError:
             log.info("file.vanished", filename=path.name, path=shown)
+        except FileChanged as error:  # taken again once it settles anew
+            log.info("file.changed_while_read", filename=path.name, path=shown, error=str(error))
         except OSError as error:  # a symlink swapped in after the watcher's check (ELOOP), no access
             log.warning("file.unreadable", filename=path.name, path=shown, error=str(error))
         return None

@@ -18,7 +18,6 @@ every second cost one query and one broker round trip per few seconds. It runs i
 own, which owns a broker connection kept open (and its heartbeats served) between looks.
 """
 
-import queue
 import socketserver
 import threading
 import time
@@ -48,6 +47,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from worker.adapters.broker import APP_ID, Topology
+from worker.adapters.call_thread import CallThread
 from worker.adapters.db import DatabaseUnavailable, normalize_url
 from worker.adapters.store import HANDOVERS, OUTBOX, Store
 from worker.adapters.store import REPORTS as REPORT_ROWS
@@ -247,42 +247,6 @@ class Look:
     dead_letter_queue: int | None = None
 
 
-class _Thread:
-    """Runs calls one at a time in one daemon thread (pika's connections are not thread-safe), and
-    calls `idle` when there has been none for `every` seconds."""
-
-    def __init__(self, name: str, idle: Callable[[], None], every: float) -> None:
-        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
-        self._idle, self._every = idle, every
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, function: Callable[[], T]) -> "Future[T]":
-        future: Future[T] = Future()
-        self._calls.put((function, future))
-        return future
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                call = self._calls.get(timeout=self._every)
-            except queue.Empty:
-                self._idle()
-                continue
-            if call is None:
-                return
-            function, future = call
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(function())
-                except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
-                    future.set_exception(error)
-
-    def close(self, timeout: float) -> None:
-        self._calls.put(None)
-        self._thread.join(timeout)
-
-
 class Probe:
     """Looks at the database and the broker when asked, at most every `max_age` seconds: the
     readiness checks and the backlog gauges come from one look. A look that takes over `timeout`
@@ -305,7 +269,7 @@ class Probe:
         self._lock = threading.Lock()
         self._last: Look | None = None
         self._looking: Future[Look] | None = None
-        self._thread = _Thread("govreport-metrics-probe", self._keep_alive, min(_KEEPALIVE, heartbeat / 4))
+        self._thread = CallThread("govreport-metrics-probe", self._keep_alive, min(_KEEPALIVE, heartbeat / 4))
 
     def look(self) -> Look:
         """The latest look, or a new one if it is older than `max_age`."""

@@ -16,12 +16,10 @@ Raises:
 
 import functools
 import logging
-import queue
 import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -31,6 +29,7 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
+from worker.adapters.call_thread import CallThread
 from worker.errors import ConfigurationError, PermanentError, TransientError
 
 # Every name this application uses on the broker: the topology's queues and exchanges are named below.
@@ -440,8 +439,7 @@ class ServicedBroker:
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
-        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._thread: CallThread | None = None
         self._lock = threading.Lock()
         self._closed = False
         # pika sends a heartbeat every half timeout, when called: call it a few times as often.
@@ -452,28 +450,9 @@ class ServicedBroker:
             if self._closed:
                 raise BrokerUnavailable("the broker connection was closed")
             if self._thread is None:
-                self._thread = threading.Thread(target=self._serve, name=f"{self.broker.name}-io", daemon=True)
-                self._thread.start()
-            future: Future[T] = Future()
-            self._calls.put((function, future))
+                self._thread = CallThread(f"{self.broker.name}-io", self._keep_alive, self.idle, self.broker.close)
+            future = self._thread.submit(function)
         return future.result()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                call = self._calls.get(timeout=self.idle)
-            except queue.Empty:
-                self._keep_alive()
-                continue
-            if call is None:
-                break
-            function, future = call
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(function())
-                except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
-                    future.set_exception(error)
-        self.broker.close()
 
     def _keep_alive(self) -> None:
         # A connection lost while idle is dropped quietly; the next call opens a new one.
@@ -521,18 +500,8 @@ class ServicedBroker:
         with self._lock:
             self._closed = True
             thread = self._thread
-        if thread is None:
-            return
-        self._calls.put(None)
-        thread.join(timeout)
-        while (call := self._get_nowait()) is not None:
-            call[1].set_exception(BrokerUnavailable("the broker connection was closed"))
-
-    def _get_nowait(self) -> tuple[Callable[[], Any], Future[Any]] | None:
-        try:
-            return self._calls.get_nowait()
-        except queue.Empty:
-            return None
+        if thread is not None:
+            thread.close(timeout, left=lambda: BrokerUnavailable("the broker connection was closed"))
 
 
 def _nothing() -> None:

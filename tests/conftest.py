@@ -8,6 +8,7 @@ import pytest
 import structlog
 
 from tests.support.databases import DIALECTS, empty_database
+from tests.support.pipeline_kit import EventSink, delete_namespace, new_namespace
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +39,19 @@ def postgres_url() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: a SQLite file, or the session's PostgreSQL database emptied."""
     yield from empty_database(request, tmp_path)
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    """A namespace of its own on the broker for one test: its exchanges and queues deleted after."""
+    name = new_namespace()
+    yield name
+    delete_namespace(name)
+
+
+@pytest.fixture
+def sink(namespace: str) -> Iterator[EventSink]:
+    """A consumer of the namespace's events exchange."""
+    events = EventSink(namespace)
+    yield events
+    events.close()

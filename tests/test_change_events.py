@@ -4,7 +4,6 @@ to the events exchange, each event valid under the committed schema of its routi
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from tests.corpus import CORPUS
-from tests.support.pipeline_kit import AMQP, EventSink, delete_namespace, new_namespace, publish_files
+from tests.support.pipeline_kit import AMQP, EventSink, publish_files
 from tests.support.servers import require
 from worker.adapters.broker import Broker, Topology
 from worker.adapters.db import make_engine, upgrade
@@ -34,20 +33,6 @@ Event = tuple[str, dict[str, Any], Any]
 @pytest.fixture(autouse=True)
 def _rabbitmq() -> None:
     require("127.0.0.1", 5672, "RabbitMQ")
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = new_namespace()
-    yield name
-    delete_namespace(name)
-
-
-@pytest.fixture
-def sink(namespace: str) -> Iterator[EventSink]:
-    events = EventSink(namespace)
-    yield events
-    events.close()
 
 
 def assert_valid(events: list[Event]) -> None:

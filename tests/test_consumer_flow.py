@@ -4,7 +4,6 @@ the files that finish after it (the real consumer process, RabbitMQ and database
 import hashlib
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,6 @@ from tests.support.pipeline_kit import (
     AMQP,
     EventSink,
     as_message,
-    delete_namespace,
-    new_namespace,
     publish_files,
     wait_until,
 )
@@ -32,20 +29,6 @@ SEEDS = sorted((CORPUS / "seeds").glob("*.txt"))
 @pytest.fixture(autouse=True)
 def _rabbitmq() -> None:
     require("127.0.0.1", 5672, "RabbitMQ")
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = new_namespace()
-    yield name
-    delete_namespace(name)
-
-
-@pytest.fixture
-def sink(namespace: str) -> Iterator[EventSink]:
-    events = EventSink(namespace)
-    yield events
-    events.close()
 
 
 def ready(namespace: str) -> int:

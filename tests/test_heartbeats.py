@@ -5,13 +5,12 @@ worker that is idle must still serve them (here with a heartbeat of a second or 
 import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.corpus import CORPUS
-from tests.support.pipeline_kit import AMQP, EventSink, delete_namespace, new_namespace, wait_until
+from tests.support.pipeline_kit import AMQP, EventSink, wait_until
 from tests.support.process import Govreport, amqp_connections, environment
 from tests.support.servers import require
 from worker.adapters.broker import Broker, BrokerUnavailable, ServicedBroker, Topology
@@ -23,13 +22,6 @@ SEEDS = sorted((CORPUS / "seeds").glob("*.txt"))
 @pytest.fixture(autouse=True)
 def _rabbitmq() -> None:
     require("127.0.0.1", 5672, "RabbitMQ")
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = new_namespace()
-    yield name
-    delete_namespace(name)
 
 
 def test_a_serviced_broker_keeps_its_idle_connection_where_a_plain_one_loses_it(namespace: str) -> None:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,6 @@ from tests.support.big_documents import big_html
 from tests.support.pipeline_kit import (
     AMQP,
     EventSink,
-    delete_namespace,
-    new_namespace,
     publish_files,
     wait_until,
 )
@@ -34,20 +31,6 @@ pytestmark = [pytest.mark.rabbitmq, pytest.mark.timeout(180)]
 @pytest.fixture(autouse=True)
 def _rabbitmq() -> None:
     require("127.0.0.1", 5672, "RabbitMQ")
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = new_namespace()
-    yield name
-    delete_namespace(name)
-
-
-@pytest.fixture
-def sink(namespace: str) -> Iterator[EventSink]:
-    events = EventSink(namespace)
-    yield events
-    events.close()
 
 
 @pytest.fixture

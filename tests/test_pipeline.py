@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,6 @@ from tests.support.pipeline_kit import (
     EventSink,
     Proxy,
     as_message,
-    delete_namespace,
-    new_namespace,
     publish_files,
     wait_until,
 )
@@ -55,20 +52,6 @@ GOVREPORT = Path(sys.executable).parent / "govreport"
 @pytest.fixture(autouse=True)
 def _rabbitmq() -> None:
     require("127.0.0.1", 5672, "RabbitMQ")
-
-
-@pytest.fixture
-def namespace() -> Iterator[str]:
-    name = new_namespace()
-    yield name
-    delete_namespace(name)
-
-
-@pytest.fixture
-def sink(namespace: str) -> Iterator[EventSink]:
-    events = EventSink(namespace)
-    yield events
-    events.close()
 
 
 def settings_for(namespace: str, tmp_path: Path, **overrides: object) -> Settings:

@@ -32,11 +32,17 @@ def environment(namespace: str, tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
+# Root reads any file whatever its mode: run as root without the capabilities that allow it, a
+# command meets permissions as any user does (the owner of the venv, root, still reads it).
+AS_A_USER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
+
+
 class Govreport:
     """A `govreport` command running in a process of its own, its stderr read line by line."""
 
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([str(GOVREPORT), *command], env=env, stderr=subprocess.PIPE, text=True)
+    def __init__(self, command: list[str], env: dict[str, str], wrapper: list[str] | None = None) -> None:
+        argv = [*(wrapper or []), str(GOVREPORT), *command]
+        self.process = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True)
         self.raw: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, text
 from tests.support import hostile
 from tests.support.big_documents import big_html
 from tests.support.pipeline_kit import EventSink, delete_namespace, new_namespace, wait_until
-from tests.support.process import AS_A_USER, Govreport, alive, descendants, environment
+from tests.support.process import AS_A_USER, Govreport, alive, environment, resident_tree
 from tests.support.servers import require
 from worker.adapters.db import make_engine
 
@@ -60,20 +60,6 @@ class Dropped:
 def snapshot(path: Path) -> Dropped:
     """A dropped file's identity (bytes and mtime)."""
     return Dropped(path, hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-
-
-def rss(pid: int) -> int:
-    """The resident memory of a process and every process below it, in bytes."""
-    total = 0
-    for each in [pid, *descendants(pid)]:
-        try:
-            status = Path(f"/proc/{each}/status").read_text()
-        except OSError:  # ended meanwhile
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) * 1024
-    return total
 
 
 class Pipeline:
@@ -180,7 +166,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     try:
         assert running.command.wait_for("govreport.started", timeout=60), running.command.raw[-20:]
         running.assert_serving()  # every process started and warm: the memory's starting point
-        running.rss_start = rss(running.command.pid)
+        running.rss_start = resident_tree(running.command.pid)
         yield running
     finally:
         running.close()
@@ -395,6 +381,6 @@ def test_a_file_without_read_permission_is_skipped_once_with_a_logged_reason(pip
 
 def test_memory_stays_bounded_after_every_hostile_file(pipeline: Pipeline) -> None:
     pipeline.assert_serving()
-    now = rss(pipeline.command.pid)
+    now = resident_tree(pipeline.command.pid)
     growth = now - pipeline.rss_start
     assert growth < RSS_GROWTH, f"{pipeline.rss_start / MIB:.0f} MiB at the start, {now / MIB:.0f} MiB now"

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ import psycopg
 
 from tests.support.chaos_faults import ALL_FAULTS, SHARED_FAULTS, Fault, Injector, Role, Servers, other_tests_running
 from tests.support.chaos_files import Drop, kinds, plan, sha256, write
+from tests.support.chaos_outcome import Outcome
+from tests.support.memory_log import MemoryLog
 from tests.support.pipeline_kit import AMQP, Proxy, delete_namespace, wait_until
 from tests.support.servers import PG_HOST, PG_USER
 from worker.adapters.broker import Topology
@@ -65,45 +67,7 @@ class Config:
     kinds: tuple[str, ...] = ALL_FAULTS
     quiet_timeout: float = 300.0
     keep: bool = False  # keep the working folder (inbox, logs) and say where it is
-
-
-@dataclass
-class Outcome:
-    """What a run found: the counts that must be 0, figures to read, and the faults injected."""
-
-    counts: dict[str, int]
-    figures: dict[str, Any]
-    faults: list[Fault]
-    skipped: list[str] = field(default_factory=list)
-    examples: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Whether every count is 0."""
-        return not any(self.counts.values())
-
-    def table(self) -> str:
-        """The counts, the figures and the fault log, for a person (and CI's log)."""
-        lines = ["check                                  count"]
-        lines += [f"{name:<38} {value:>6}" for name, value in self.counts.items()]
-        lines += ["", "figures"]
-        lines += [f"  {name}: {value}" for name, value in self.figures.items()]
-        by_kind = Counter(fault.kind for fault in self.faults)
-        lines += [
-            "",
-            f"faults injected: {len(self.faults)} ({', '.join(f'{k} {n}' for k, n in sorted(by_kind.items()))})",
-        ]
-        lines += [
-            f"  +{fault.at:7.1f}s  {fault.kind:<16} {fault.target:<11} {fault.seconds:5.1f}s  {fault.note}"
-            for fault in self.faults
-        ]
-        if self.skipped:
-            lines += ["", f"faults skipped: {len(self.skipped)}", *(f"  {line}" for line in self.skipped)]
-        for name, values in self.examples.items():
-            if values:
-                lines += ["", f"{name} (first {len(values)}):", *(f"  {value}" for value in values)]
-        lines += ["", "RESULT: " + ("every count is 0" if self.ok else "FAILED: a count is not 0")]
-        return "\n".join(lines)
+    memory_every: float = 0.0  # seconds between samples of each process's memory (0: none)
 
 
 def _say(message: str) -> None:
@@ -246,6 +210,9 @@ class Run:
         self._start_roles(database)
         began = time.monotonic()
         injector = Injector(self.roles, servers, self.config.kinds, self.rng, began)
+        memory = MemoryLog(self.roles, self.config.memory_every, began, _say) if self.config.memory_every else None
+        if memory is not None:
+            memory.start()
         threads = [
             threading.Thread(target=self._guarded, args=(self._drop_all, drops), name="chaos-drops", daemon=True),
             threading.Thread(target=self._guarded, args=(self._inject_all, injector), name="chaos-faults", daemon=True),
@@ -264,9 +231,14 @@ class Run:
         )
         expected = {sha256(data) for drop in drops for data in drop.contents}
         quiet_after = self._wait_for_quiet(expected, began)
+        if memory is not None:
+            memory.stop()  # before the roles stop: their memory at the end of the run is the last sample
         self.done.set()
         self._stop_roles()
-        return self._check(drops, expected, events.drain(), injector.log, quiet_after)
+        outcome = self._check(drops, expected, events.drain(), injector.log, quiet_after)
+        if memory is not None:
+            outcome.memory = memory.verdicts()
+        return outcome
 
     def _guarded(self, target: Any, argument: Any) -> None:
         try:

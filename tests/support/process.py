@@ -132,6 +132,23 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def resident(pid: int) -> int:
+    """The resident memory of one process, in bytes (0 once it has ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0  # a zombie has no VmRSS line
+
+
+def resident_tree(pid: int) -> int:
+    """The resident memory of a process and every process below it, in bytes."""
+    return sum(resident(each) for each in [pid, *descendants(pid)])
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU seconds used so far by a process and every process below it."""
     ticks = 0

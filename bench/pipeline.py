@@ -6,7 +6,9 @@ It prints figures, never asserts. Scenarios:
 1. throughput: `--files` distinct reports dropped into the inbox as fast as possible; files/s from the
    first drop to the last event, and the latency of each file from its rename ("close") to its event.
    A file is written as `<name>.tmp` in the inbox and renamed into place; `--drop outside` writes it
-   outside the inbox and moves it in instead (the watcher cannot tell that from a file still open).
+   outside the inbox and moves it in instead; both are taken at once. `--drop inplace` writes it at its
+   name (open, write, close), as most copiers do: the watcher then waits for `quiet` seconds without a
+   change, so the goal of the median latency is that quiet period plus 100 ms.
 2. steady rate: `--rate` files/s for `--seconds`; the same latency.
 3. the broker alone, as the ceiling: the same bytes published with confirms to a fresh quorum queue and
    consumed with manual acks, flat out and at the same rate.
@@ -169,9 +171,10 @@ def make_reports(count: int, seed: int) -> list[Report]:
     return reports
 
 
-def drop(reports: Sequence[Report], inbox: Path, staging: Path | None, rate: float | None) -> dict[str, float]:
-    """Write each report as `<name>.tmp` in the inbox (or into `staging`, outside it) and rename it
-    into place, at `rate` files/s or flat out; the time just after each rename, by SHA-256."""
+def drop(reports: Sequence[Report], inbox: Path, how: str, rate: float | None) -> dict[str, float]:
+    """Write each report as `<name>.tmp` in the inbox (`tmp`) or into a folder beside it (`outside`)
+    and rename it into place, or write it at its name (`inplace`), at `rate` files/s or flat out; the
+    time just after each rename or close, by SHA-256."""
     closed: dict[str, float] = {}
     start = time.time()
     for index, report in enumerate(reports):
@@ -179,9 +182,12 @@ def drop(reports: Sequence[Report], inbox: Path, staging: Path | None, rate: flo
             pause = start + index / rate - time.time()
             if pause > 0:
                 time.sleep(pause)
-        temporary = staging / report.name if staging is not None else inbox / f"{report.name}.tmp"
-        temporary.write_bytes(report.data)
-        os.rename(temporary, inbox / report.name)
+        if how == "inplace":
+            (inbox / report.name).write_bytes(report.data)
+        else:
+            temporary = inbox.parent / "staging" / report.name if how == "outside" else inbox / f"{report.name}.tmp"
+            temporary.write_bytes(report.data)
+            os.rename(temporary, inbox / report.name)
         closed[report.sha256] = time.time()
     return closed
 
@@ -360,6 +366,16 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def quiet_of(args: argparse.Namespace) -> float:
+    """The pipeline's quiet period: `--set quiet=...`, else the default (the pipeline's environment
+    holds no other GOVREPORT_ setting, see pipeline_env)."""
+    for setting in args.set:
+        name, _, value = setting.partition("=")
+        if name.lower() == "quiet":
+            return float(value)
+    return float(Settings.model_fields["quiet"].default)
+
+
 def pipeline_env(args: argparse.Namespace, namespace: str, inbox: Path, database: Path) -> dict[str, str]:
     """The subprocess's environment: ours without any GOVREPORT_ setting, then the benchmark's."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("GOVREPORT_")}
@@ -399,7 +415,7 @@ class Harness:
     pipeline: Pipeline
     receiver: Receiver
     inbox: Path
-    staging: Path | None
+    how: str  # --drop
     timeout: float
 
     def wait(self, keys: set[str], timeout: float) -> bool:
@@ -417,14 +433,14 @@ class Harness:
         """Drop a few files and wait for their events: the pipeline is up, migrated, its pool started."""
         began = time.monotonic()
         timeout = max(self.timeout, WARMUP_TIMEOUT)
-        if not self.wait(set(drop(reports, self.inbox, self.staging, None)), timeout):
+        if not self.wait(set(drop(reports, self.inbox, self.how, None)), timeout):
             raise RuntimeError(f"the pipeline did not answer the warm-up files within {timeout:g} s")
         return time.monotonic() - began
 
     def run(self, scenario: str, reports: Sequence[Report], rate: float | None) -> Run:
         """Drop the reports into the inbox (flat out or at `rate` files/s) and wait for their events."""
         say(f"{scenario}: dropping {len(reports)} files" + (f" at {rate:g}/s" if rate else " flat out"))
-        closed = drop(reports, self.inbox, self.staging, rate)
+        closed = drop(reports, self.inbox, self.how, rate)
         if not self.wait(set(closed), self.timeout):
             say(f"{scenario}: not every event arrived within {self.timeout:g} s")
         arrived, routing = self.receiver.snapshot()
@@ -552,10 +568,10 @@ def bench_pipeline(
     args: argparse.Namespace, namespace: str, tmp: Path, reports: Sequence[Report]
 ) -> tuple[list[Run], Pipeline]:
     """The two pipeline scenarios on one `govreport run` subprocess."""
-    inbox, staging = tmp / "inbox", (tmp / "staging" if args.drop == "outside" else None)
-    for folder in (inbox, staging):
-        if folder is not None:
-            folder.mkdir()
+    inbox = tmp / "inbox"
+    inbox.mkdir()
+    if args.drop == "outside":
+        (tmp / "staging").mkdir()
     warm, flat, steady = (
         reports[:WARMUP_FILES],
         reports[WARMUP_FILES : WARMUP_FILES + args.files],
@@ -564,7 +580,7 @@ def bench_pipeline(
     env = pipeline_env(args, namespace, inbox, tmp / "bench.db")
     receiver = Receiver(args.amqp_url, bind_events(Topology(namespace).events), event_subject, manual_ack=False)
     with receiving(receiver), running_pipeline(env, tmp, args.log_file or tmp / "pipeline.log") as pipeline:
-        harness = Harness(pipeline, receiver, inbox, staging, args.timeout)
+        harness = Harness(pipeline, receiver, inbox, args.drop, args.timeout)
         say(f"pipeline {namespace}: started, warming up with {len(warm)} files")
         say(f"pipeline ready after {harness.warm_up(warm):.2f} s")
         runs = [harness.run("pipeline, flat out", flat, None)]
@@ -584,13 +600,15 @@ def bench_broker(args: argparse.Namespace, queue: str, reports: Sequence[Report]
     ]
 
 
-def goal_of(scenario: str, row: dict[str, Any]) -> str:
-    """The goal a row is measured against, and whether it is met."""
+def goal_of(scenario: str, row: dict[str, Any], wait_ms: float) -> str:
+    """The goal a row is measured against, and whether it is met; `wait_ms` is what the watcher waits
+    by design before it takes a file (its quiet period for a file written in place, else 0)."""
     if scenario == "pipeline, flat out":
         return f"≥ {GOAL_PER_SECOND:g}/s: {'met' if row['per_second'] >= GOAL_PER_SECOND else 'MISSED'}"
     if scenario.startswith("pipeline,"):
-        met = row["p50_ms"] <= GOAL_P50_MS and row["p99_ms"] <= GOAL_P99_MS and not row["missing_count"]
-        return f"p50 ≤ {GOAL_P50_MS:g}, p99 ≤ {GOAL_P99_MS:g} ms: {'met' if met else 'MISSED'}"
+        p50, p99 = wait_ms + GOAL_P50_MS, wait_ms + GOAL_P99_MS
+        met = row["p50_ms"] <= p50 and row["p99_ms"] <= p99 and not row["missing_count"]
+        return f"p50 ≤ {p50:g}, p99 ≤ {p99:g} ms: {'met' if met else 'MISSED'}"
     return "ceiling"
 
 
@@ -601,7 +619,7 @@ def table(summary: dict[str, Any]) -> str:
     for row in summary["scenarios"]:
         lines.append(
             f"{row['scenario']:<28} {_count(row):>9} {row['per_second']:>9.1f} {row['p50_ms']:>9.1f}"
-            f" {row['p99_ms']:>9.1f} {row['max_ms']:>9.1f}  {goal_of(row['scenario'], row)}"
+            f" {row['p99_ms']:>9.1f} {row['max_ms']:>9.1f}  {goal_of(row['scenario'], row, summary['wait_ms'])}"
         )
     lines.append(
         f"{'prototype without parsing':<28} {'':>9} {PROTOTYPE_PER_SECOND:>9.1f} {PROTOTYPE_P50_MS:>9.1f}"
@@ -671,6 +689,7 @@ def summarize(
         "concurrency": args.concurrency,
         "settings": args.set,
         "drop": args.drop,
+        "wait_ms": 1000 * quiet_of(args) if args.drop == "inplace" else 0.0,
         "files": {"count": len(reports), "mean_kb": round(sum(len(r.data) for r in reports) / len(reports) / 1024, 2)},
         "goals": {"per_second": GOAL_PER_SECOND, "p50_ms": GOAL_P50_MS, "p99_ms": GOAL_P99_MS},
         "prototype": {"per_second": PROTOTYPE_PER_SECOND, "p50_ms": PROTOTYPE_P50_MS},
@@ -706,9 +725,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=120.0, help="longest wait for a run's events, seconds")
     parser.add_argument(
         "--drop",
-        choices=("tmp", "outside"),
+        choices=("tmp", "outside", "inplace"),
         default="tmp",
-        help="write <name>.tmp in the inbox and rename it (default), or write outside and move it in",
+        help="write <name>.tmp in the inbox and rename it (default), write outside and move it in, "
+        "or write the file in place (the watcher waits for its quiet period)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--seed", type=int, default=20240601, help="seed of the synthetic reports")

@@ -67,3 +67,27 @@ def test_a_big_file_does_not_delay_a_small_one_published_after_it(
         command.close()
     assert [body["data"]["source"]["filename"] for _, body, _ in sink.events] == ["small.txt", "big.html"]
     assert {body["data"]["status"] for _, body, _ in sink.events} == {"valid"}
+
+
+def test_a_file_whose_claim_is_gone_is_stored_once_as_unreadable_and_announced_once(
+    namespace: str, sink: EventSink, tmp_path: Path
+) -> None:
+    data = b"gone" * 1000
+    lost = FileData("lost.pdf", "2024/lost.pdf", len(data), time.time_ns(), hashlib.sha256(data).hexdigest(), data)
+    command = Govreport(["consume"], environment(namespace, tmp_path))
+    try:
+        assert command.wait_for("govreport.started")
+        publish_files(namespace, [lost], claimed=True)  # no claim was stored for it
+        assert wait_until(lambda: announced(sink, "lost.pdf"), timeout=30)
+        command.send(signal.SIGTERM)
+        assert command.wait(15) == 0
+        [missing] = command.events("claim.missing")
+        [stored] = command.events("report.stored")
+        assert command.events("report.duplicate") == []
+    finally:
+        command.close()
+    assert missing["level"] == "warning" and missing["sha256"] == lost.sha256
+    assert (stored["status"], stored["reason"]) == ("failed", "unreadable")
+    [(_, body, _)] = sink.events
+    assert body["data"]["status"] == "failed" and body["data"]["failure"]["reason"] == "unreadable"
+    assert "claims table" in body["data"]["failure"]["message"]

@@ -1,5 +1,5 @@
 """The intake on the real RabbitMQ and real databases: paths relative to the inbox, claims for the
-files over the message limit, a missing claim as a stored failure, and a limit learned from the
+files over the message limit, a missing claim as a known failure, and a limit learned from the
 broker's refusal."""
 
 import hashlib
@@ -113,7 +113,7 @@ def test_a_file_over_the_message_limit_travels_by_claim(
     assert by_name["big.pdf"].body == b"" and by_name["big.pdf"].headers["claim"] == sha
     assert "claim" not in by_name["small.txt"].headers and by_name["small.txt"].body == b"small"
     assert rows(store, "SELECT sha256, size FROM claims") == [(sha, 10_240)]
-    files = {f.filename: f for f in read_file_messages(deliveries, store)}
+    files = {f.filename: f for f, _ in read_file_messages(deliveries, store)}
     assert files["big.pdf"].data == big.read_bytes() and files["big.pdf"].sha256 == sha
     assert not files["big.pdf"].too_large and files["small.txt"].data == b"small"
 
@@ -130,21 +130,22 @@ def test_the_same_claim_twice_is_held_once_and_its_age_starts_again(store: Store
     assert claims.fetch(["0" * 64]) == {} and claims.fetch([]) == {}
 
 
-def test_a_missing_claim_ends_as_one_stored_failure(broker: Broker, store: Store, topology: Topology) -> None:
+def test_a_missing_claim_comes_back_with_its_failure_and_stores_nothing_itself(
+    broker: Broker, store: Store, topology: Topology
+) -> None:
     data = b"gone" * 1000
     file = FileData("lost.pdf", "2024/lost.pdf", len(data), 10**18, hashlib.sha256(data).hexdigest(), data)
     broker.declare(topology)
     broker.publish([file_message(topology, file, claimed=True)])  # no claim was stored
     [delivery] = take_all(topology.parse)
     with capture_logs() as logs:
-        [read] = read_file_messages([delivery], store)
-        [again] = read_file_messages([delivery], store)  # the same message redelivered
-    assert read.data is None and read.sha256 == file.sha256 and again == read
-    [(status, reason, message)] = rows(store, "SELECT status, failure_reason, failure_message FROM reports")
-    assert (status, reason) == ("failed", "unreadable")
-    assert "claims table" in str(message)
-    assert len(rows(store, "SELECT id FROM outbox")) == 1
-    assert [e["log_level"] for e in logs if e["event"] == "claim.missing"] == ["warning", "warning"]
+        [(read, failure)] = read_file_messages([delivery], store)
+    assert read.data is None and read.sha256 == file.sha256 and read.path == "2024/lost.pdf"
+    assert failure is not None and failure.result.failure is not None
+    assert failure.result.failure.reason.value == "unreadable" and "claims table" in failure.result.failure.message
+    assert failure.result.source.sha256 == file.sha256
+    assert rows(store, "SELECT id FROM reports") == [] and rows(store, "SELECT id FROM outbox") == []
+    assert [e["log_level"] for e in logs if e["event"] == "claim.missing"] == ["warning"]
 
 
 @pytest.mark.slow
@@ -161,7 +162,7 @@ def test_a_broker_refusing_a_message_as_too_big_teaches_the_limit(
     [learned] = [e for e in logs if e["event"] == "broker.message_limit_learned"]
     assert learned["log_level"] == "warning" and learned["limit"] == intake.message_limit < 16 * MiB
     deliveries = take_all(topology.parse)
-    files = {f.filename: f for f in read_file_messages(deliveries, store)}
+    files = {f.filename: f for f, _ in read_file_messages(deliveries, store)}
     assert files["scan.pdf"].data == big.read_bytes() and files["small.txt"].data == b"small"
     assert sorted(d.headers["filename"] for d in deliveries) == ["scan.pdf", "small.txt"]  # each once
     assert len(rows(store, "SELECT sha256 FROM handovers")) == 2

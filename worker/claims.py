@@ -18,10 +18,11 @@ import structlog
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
-from worker.adapters.store import REPORTS, Saved, Store
+from worker.adapters.store import REPORTS, Store
+from worker.core.parse import Parsed
 from worker.core.result import FailureReason
 from worker.files import FileData
-from worker.jobs import failed_job, job_for, log_stored, outcome
+from worker.jobs import failed_job, job_for
 from worker.models import utcnow
 
 log = structlog.get_logger("worker.claims")
@@ -64,22 +65,18 @@ class Claims:
             )
             return {sha256: bytes(data) for sha256, data in rows}
 
-    def fail_missing(self, files: Sequence[FileData]) -> list[Saved]:
-        """Store files whose claim is gone as `unreadable` failures (with their events), in one
-        transaction; content stored already only gains a sighting."""
-        if not files:
-            return []
-        why = (
-            "the file was too big for one broker message, and its bytes (claim check) were gone from the "
-            "claims table when a consumer took it: it waited longer than GOVREPORT_CLAIM_MAX_DAYS, or its "
-            "publisher did not store them"
-        )
-        results = [failed_job(job_for(f, 0), FailureReason.UNREADABLE, why).result for f in files]
-        saved = self.store.save([outcome(f, r) for f, r in zip(files, results, strict=True)])
-        for file, result, stored in zip(files, results, saved, strict=True):
-            log.warning("claim.missing", sha256=file.sha256, filename=file.filename, size=file.size)
-            log_stored(file, result, stored, 0.0)
-        return saved
+
+def missing_claim(file: FileData) -> Parsed:
+    """The outcome of a file whose claim is gone: its bytes can never be read again, so it ends as an
+    `unreadable` failure saying why, stored by the caller like any parse's outcome (one report, one
+    event, one `report.stored` line)."""
+    log.warning("claim.missing", sha256=file.sha256, filename=file.filename, size=file.size)
+    why = (
+        "the file was too big for one broker message, and its bytes (claim check) were gone from the "
+        "claims table when a consumer took it: it waited longer than GOVREPORT_CLAIM_MAX_DAYS, or its "
+        "publisher did not store them"
+    )
+    return failed_job(job_for(file, 0), FailureReason.UNREADABLE, why)
 
 
 def prune_claims(

@@ -117,20 +117,21 @@ class Consumer:
             return TICK
         return _IDLE_WAIT
 
-    def _read(self, deliveries: Sequence[Delivery]) -> list[FileData]:
-        """The files the deliveries carry: the one place deliveries become files."""
-        return read_file_messages(deliveries, self.store)  # a claimed file's bytes from the claims table
-
     def _take(self, deliveries: list[Delivery]) -> None:
-        """Hold new deliveries: a dead letter is finished at once, a file is handed to the parser."""
+        """Hold new deliveries: a dead letter, or a file whose outcome is known without a parse (its
+        claim is gone), is finished at once; a file is handed to the parser."""
         if not deliveries:
             return
         received = time.monotonic()
-        for delivery, file in zip(deliveries, self._read(deliveries), strict=True):
+        # The one place deliveries become files (a claimed file's bytes come from the claims table).
+        for delivery, (file, known) in zip(deliveries, read_file_messages(deliveries, self.store), strict=True):
             item = _Item(delivery, file, received)
             self._items[delivery.tag] = item
             if delivery.queue == self.topology.dlq:
                 self._done(item, dead_lettered(file, self.topology.delivery_limit))
+                continue
+            if known is not None:
+                self._done(item, known)
                 continue
             try:
                 self._start(item)

@@ -15,7 +15,8 @@ from pika.spec import BasicProperties
 
 from worker.adapters.broker import APP_ID, FILE_ROUTING_KEY, PERSISTENT, Delivery, Message, Topology
 from worker.adapters.store import Store
-from worker.claims import Claims
+from worker.claims import Claims, missing_claim
+from worker.core.parse import Parsed
 from worker.files import FileData
 
 # RabbitMQ 4 refuses bodies over 16 MiB by default (max_message_size); headers need a little room.
@@ -62,27 +63,22 @@ def refused_size(error: BaseException) -> int | None:
     return None
 
 
-def read_file_messages(deliveries: Sequence[Delivery], store: Store) -> list[FileData]:
+def read_file_messages(deliveries: Sequence[Delivery], store: Store) -> list[tuple[FileData, Parsed | None]]:
     """The files a batch of deliveries carries, a claimed file's bytes read from the claims table
-    (one query). A file whose claim is gone can never be read again: it is stored at once as an
-    `unreadable` failure saying why (with its event) and comes back without bytes, so the outcome
-    the caller stores for it only meets the stored failure (one report, one event)."""
+    (one query). Beside each file, its outcome when it is known without a parse: a file whose claim
+    is gone can never be read again and comes back without bytes, with its `unreadable` failure."""
     files = [read_file_message(d) for d in deliveries]
     wanted = {ref for d in deliveries if (ref := claim_of(d)) is not None}
-    if not wanted:
-        return files
-    claims = Claims(store)
-    held = claims.fetch(wanted)
-    resolved: list[FileData] = []
-    missing: list[FileData] = []
+    held = Claims(store).fetch(wanted) if wanted else {}
+    resolved: list[tuple[FileData, Parsed | None]] = []
     for delivery, file in zip(deliveries, files, strict=True):
         ref = claim_of(delivery)
-        if ref is not None and ref in held:
-            file = dataclasses.replace(file, sha256=ref, data=held[ref])
-        elif ref is not None:
-            missing.append(file)
-        resolved.append(file)
-    claims.fail_missing(missing)
+        if ref is None:
+            resolved.append((file, None))
+        elif ref in held:
+            resolved.append((dataclasses.replace(file, sha256=ref, data=held[ref]), None))
+        else:
+            resolved.append((file, missing_claim(file)))
     return resolved
 
 

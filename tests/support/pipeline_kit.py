@@ -85,12 +85,13 @@ class EventSink:
         self._thread.join(5)
 
 
-def publish_files(namespace: str, files: list[FileData], delivery_limit: int = 5) -> None:
-    """Publish file messages as the watcher would (declaring the topology first)."""
+def publish_files(namespace: str, files: list[FileData], delivery_limit: int = 5, *, claimed: bool = False) -> None:
+    """Publish file messages as the watcher would (declaring the topology first); `claimed`: as a
+    claim check, without their bytes (which the caller may or may not have stored as claims)."""
     topology = Topology(namespace, delivery_limit)
     broker = Broker(AMQP, "test-publisher")
     topology.declare(broker.connect())
-    broker.publish([file_message(topology, f) for f in files])
+    broker.publish([file_message(topology, f, claimed=claimed) for f in files])
     broker.close()
 
 

@@ -155,7 +155,7 @@ class Handover(SQLModel, table=True):
     size: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     mtime_ns: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     sha256: str = Field(max_length=64, index=True)
-    handed_over_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    handed_over_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False, index=True))
 
 
 class OutboxEvent(SQLModel, table=True):

@@ -18,7 +18,8 @@ from structlog.testing import capture_logs
 from watchdog.utils.dirsnapshot import DirectorySnapshot
 
 from tests.support.databases import DIALECTS, empty_database
-from tests.support.pipeline_kit import AMQP, EventSink, delete_namespace, new_namespace, wait_until
+from tests.support.in_process import Pipeline, quick_settings
+from tests.support.pipeline_kit import EventSink, delete_namespace, new_namespace, wait_until
 from tests.support.process import Govreport, cpu_seconds, descendants, environment, kill_quietly
 from tests.support.servers import require
 from worker import archive as archive_module
@@ -389,46 +390,7 @@ def sink(namespace: str) -> Iterator[EventSink]:
 
 
 def settings_for(namespace: str, tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "inbox": tmp_path / "inbox",
-        "amqp_url": AMQP,
-        "namespace": namespace,
-        "database_url": f"sqlite:///{tmp_path / 'db' / 'govreport.db'}",
-        "quiet": 0.1,
-        "open_quiet": 0.2,
-        "rescan_every": 1.0,
-        "concurrency": 1,
-        "relay_interval": 0.2,
-        "metrics_port": 0,
-        **overrides,
-    }
-    return Settings(**values)
-
-
-class Pipeline:
-    """`govreport run` in this process (threads), stopped at the end of the block."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=run, args=(settings, Roles(), self.stop), daemon=True)
-
-    def __enter__(self) -> "Pipeline":
-        self.settings.inbox.mkdir(parents=True, exist_ok=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive(), "the pipeline did not stop"
-
-    def count(self, sql: str) -> int:
-        engine = make_engine(self.settings.database)
-        with engine.connect() as connection:
-            value = int(connection.exec_driver_sql(sql).scalar_one())
-        engine.dispose()
-        return value
+    return quick_settings(namespace, tmp_path, **{"open_quiet": 0.2, **overrides})
 
 
 def files_below(folder: Path) -> list[str]:

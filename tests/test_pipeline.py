@@ -22,6 +22,7 @@ from tests.native.office import render_docx, render_xlsx
 from tests.native.pdf import render_pdf
 from tests.render import native_blocks, random_cells
 from tests.support.faults import crash_or_hang
+from tests.support.in_process import Pipeline, quick_settings
 from tests.support.pipeline_kit import (
     AMQP,
     EventSink,
@@ -41,7 +42,7 @@ from worker.core.parse import Parsed
 from worker.jobs import ParseJob, parse_job
 from worker.parsing import ParsePool, PoolSettings
 from worker.relay import Relay
-from worker.runner import Roles, run
+from worker.runner import Roles
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 SEEDS = sorted((CORPUS / "seeds").glob("*.txt"))
@@ -55,47 +56,8 @@ def _rabbitmq() -> None:
 
 
 def settings_for(namespace: str, tmp_path: Path, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "inbox": tmp_path / "inbox",
-        "amqp_url": AMQP,
-        "namespace": namespace,
-        "database_url": f"sqlite:///{tmp_path / 'db' / 'govreport.db'}",
-        "quiet": 0.1,
-        "open_quiet": 0.5,
-        "rescan_every": 1.0,
-        "concurrency": 1,
-        "relay_interval": 0.2,
-        "delivery_limit": 2,
-        "metrics_port": 0,
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
-class Pipeline:
-    """`govreport run` in this process (threads), stopped at the end of the test."""
-
-    def __init__(self, settings: Settings, roles: Roles | None = None) -> None:
-        self.settings, self.roles = settings, roles or Roles()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=run, args=(settings, self.roles, self.stop), daemon=True)
-
-    def __enter__(self) -> "Pipeline":
-        self.settings.inbox.mkdir(parents=True, exist_ok=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.stop.set()
-        self.thread.join(30)
-        assert not self.thread.is_alive(), "the pipeline did not stop"
-
-    def count(self, sql: str) -> int:
-        engine = make_engine(self.settings.database)
-        with engine.connect() as connection:
-            value = int(connection.exec_driver_sql(sql).scalar_one())
-        engine.dispose()
-        return value
+    """A quick pipeline whose messages are dead-lettered after two deliveries."""
+    return quick_settings(namespace, tmp_path, **{"delivery_limit": 2, **overrides})
 
 
 def validator(routing_key: str) -> Draft202012Validator:

@@ -9,15 +9,8 @@ from pika.spec import BasicProperties
 
 from tests.support.pipeline_kit import AMQP, delete_namespace, new_namespace
 from tests.support.servers import require
-from worker.adapters.broker import (
-    Broker,
-    BrokerUnavailable,
-    Delivery,
-    Message,
-    PublishRefused,
-    Topology,
-    TopologyMismatch,
-)
+from worker.adapters.broker import Broker, Delivery, Message, Topology
+from worker.adapters.broker_errors import BrokerUnavailable, PublishRefused, TopologyMismatch
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -13,7 +13,9 @@ from tests.corpus import CORPUS
 from tests.support.pipeline_kit import AMQP, EventSink, wait_until
 from tests.support.process import Govreport, amqp_connections, environment
 from tests.support.servers import require
-from worker.adapters.broker import Broker, BrokerUnavailable, ServicedBroker, Topology
+from worker.adapters.broker import Broker, Topology
+from worker.adapters.broker_errors import BrokerUnavailable
+from worker.adapters.serviced_broker import ServicedBroker
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 SEEDS = sorted((CORPUS / "seeds").glob("*.txt"))

@@ -22,7 +22,8 @@ from tests.support.pipeline_kit import Proxy, delete_namespace, new_namespace, w
 from tests.support.process import Govreport, environment
 from tests.support.servers import require
 from worker.adapters.broker import Topology
-from worker.metrics import Probe, application, serve
+from worker.exporter import application, serve
+from worker.probe import Probe
 
 ALERTS = Path(__file__).resolve().parent.parent / "ops" / "prometheus" / "govreport-alerts.yml"
 SEED = sorted((CORPUS / "seeds").glob("*.txt"))[0]

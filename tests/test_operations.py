@@ -15,7 +15,8 @@ import pytest
 from tests.corpus import CORPUS
 from tests.support.pipeline_kit import AMQP, as_message, delete_namespace, new_namespace, publish_files, wait_until
 from tests.support.servers import require
-from worker.adapters.broker import Broker, BrokerRefused, Topology
+from worker.adapters.broker import Broker, Topology
+from worker.adapters.broker_errors import BrokerRefused
 
 pytestmark = pytest.mark.rabbitmq
 

@@ -10,7 +10,8 @@ import pytest
 
 from tests.corpus import CORPUS
 from tests.support.memory_broker import MemoryBroker
-from worker.adapters.broker import PublishRefused, Topology
+from worker.adapters.broker import Topology
+from worker.adapters.broker_errors import PublishRefused
 from worker.adapters.db import DatabaseUnavailable, make_engine, upgrade
 from worker.adapters.handovers import Handovers
 from worker.adapters.outbox import Outbox

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from worker.adapters.broker import BrokerUnavailable
+from worker.adapters.broker_errors import BrokerUnavailable
 from worker.adapters.watch import OBSERVER_THREAD, SETTLE_THREAD, DroppedFile, Watcher, is_ignored
 
 Logs = list[MutableMapping[str, Any]]

@@ -24,20 +24,21 @@ from types import FrameType
 import sqlalchemy as sa
 import structlog
 
-from worker.adapters.broker import Broker, ServicedBroker, Topology
+from worker.adapters.broker import Broker, Topology
 from worker.adapters.db import DatabaseUnavailable, ensure_schema, make_engine
 from worker.adapters.outbox import prune_published
+from worker.adapters.serviced_broker import ServicedBroker
 from worker.adapters.store import Store
 from worker.adapters.watch import DroppedFile, Watcher
 from worker.archive import Archiver
 from worker.config import Settings
 from worker.consumer import Consumer
 from worker.errors import ConfigurationError, GovReportError, TransientError
+from worker.exporter import exporting
 from worker.housekeeping import Housekeeping, Task, default_tasks
 from worker.intake import Intake
 from worker.jobs import parse_timed
 from worker.logging import mask_secrets
-from worker.metrics import exporting
 from worker.parsing import ParsePool, pool_settings
 from worker.relay import Relay
 from worker.retry import retrying

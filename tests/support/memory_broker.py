@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from pika.spec import BasicProperties
 
-from worker.adapters.broker import Delivery, Message, PublishRefused, Topology
+from worker.adapters.broker import Delivery, Message, Topology
+from worker.adapters.broker_errors import PublishRefused
 
 
 @dataclass(slots=True)

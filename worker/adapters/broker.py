@@ -4,7 +4,9 @@ pika is not thread-safe: every thread that talks to the broker opens its own `Br
 broker object is used from two threads, except `Broker.wake` (pika's one thread-safe call). A
 connection must be served (heartbeats) while idle: a worker that holds one calls into it at least
 every few seconds, and a caller that only uses it now and then (the watcher's) gets a
-`ServicedBroker`, whose connection lives in a thread of its own.
+`ServicedBroker` (`worker.adapters.serviced_broker`), whose connection lives in a thread of its own.
+The errors below, and what each of pika's failures means as one of them, are in
+`worker.adapters.broker_errors`.
 
 Raises:
     BrokerUnavailable: when the broker cannot be reached or the connection is lost (transient).
@@ -17,39 +19,33 @@ Raises:
 import functools
 import logging
 import socket
-import ssl
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 from pika.spec import Basic, BasicProperties
 
-from worker.adapters.call_thread import CallThread
-from worker.errors import ConfigurationError, PermanentError, TransientError
+from worker.adapters.broker_errors import (
+    ACCESS_REFUSED,
+    CONNECTION_ERRORS,
+    BrokerRefused,
+    BrokerUnavailable,
+    PublishRefused,
+    TopologyMismatch,
+    channel_error,
+    connection_error,
+)
 
 # Every name this application uses on the broker: the topology's queues and exchanges are named below.
 APP_ID = "govreport"
 PERSISTENT = 2  # delivery mode: the broker keeps the message on disk
 FILE_ROUTING_KEY = "file"
 DEFAULT_HEARTBEAT = 30
-_ACCESS_REFUSED = 403
 _NOT_FOUND = 404
-_PRECONDITION_FAILED = 406
-_CONNECTION_ERRORS = (
-    pika.exceptions.AMQPConnectionError,
-    pika.exceptions.StreamLostError,
-    pika.exceptions.ConnectionClosed,
-    pika.exceptions.ConnectionWrongStateError,
-    pika.exceptions.ChannelWrongStateError,
-    OSError,  # refused, reset, a name that does not resolve (yet)
-)
-
-T = TypeVar("T")
 
 
 class _Narration(logging.Filter):
@@ -73,26 +69,6 @@ def _quiet_pika() -> None:
 
 
 _quiet_pika()
-
-
-class BrokerUnavailable(TransientError):
-    """Raised when RabbitMQ cannot be reached or the connection dropped; retry later."""
-
-
-class BrokerRefused(ConfigurationError):
-    """Raised when RabbitMQ refuses the credentials, the vhost or a permission: retrying cannot help."""
-
-
-class PublishRefused(TransientError):
-    """Raised when the broker nacked or returned a message: it was not handed over."""
-
-
-class MessageTooLarge(PublishRefused):
-    """Raised when a message is over the broker's message size limit (the channel was closed)."""
-
-
-class TopologyMismatch(PermanentError):
-    """Raised when a queue exists with other arguments than the ones this version declares."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +115,7 @@ class Topology:
             channel.queue_declare(self.parse, durable=True, arguments=self.parse_arguments())
             channel.queue_bind(self.parse, self.files, routing_key=FILE_ROUTING_KEY)
         except pika.exceptions.ChannelClosedByBroker as error:
-            if error.reply_code == _ACCESS_REFUSED:
+            if error.reply_code == ACCESS_REFUSED:
                 raise BrokerRefused(f"RabbitMQ refused: {error.reply_text}") from error
             raise TopologyMismatch(f"cannot declare the {self.namespace} topology: {error.reply_text}") from error
 
@@ -281,9 +257,9 @@ class Broker:
                 self.channel.add_on_return_callback(self._on_return)
             else:
                 self.channel.confirm_delivery()
-        except _CONNECTION_ERRORS as error:
+        except CONNECTION_ERRORS as error:
             self.close()
-            raise _connection_error(error, parameters) from error
+            raise connection_error(error, parameters) from error
         return self.channel
 
     def declare(self, topology: Topology) -> None:
@@ -311,7 +287,7 @@ class Broker:
         self.received.clear()
         self.cancelled.clear()
         if connection is not None and connection.is_open:
-            with suppress(*_CONNECTION_ERRORS):
+            with suppress(*CONNECTION_ERRORS):
                 connection.close()
 
     @contextmanager
@@ -322,8 +298,8 @@ class Broker:
             yield self.connect() if connect else self._open_channel()
         except pika.exceptions.ChannelClosedByBroker as error:
             self.close()
-            raise _channel_error(error) from error
-        except _CONNECTION_ERRORS as error:
+            raise channel_error(error) from error
+        except CONNECTION_ERRORS as error:
             self.close()
             raise BrokerUnavailable(f"RabbitMQ connection lost: {type(error).__name__}") from error
 
@@ -412,7 +388,7 @@ class Broker:
         channel, self.channel = self.channel, None
         self.received.clear()
         if channel is not None and channel.is_open:
-            with suppress(*_CONNECTION_ERRORS, pika.exceptions.AMQPChannelError):
+            with suppress(*CONNECTION_ERRORS, pika.exceptions.AMQPChannelError):
                 channel.close()
 
     def ack(self, last: Delivery, *, multiple: bool = True) -> None:
@@ -432,116 +408,5 @@ class Broker:
                 self.connection.sleep(seconds)
 
 
-class ServicedBroker:
-    """A `Broker` whose connection lives in a thread of its own, which serves its heartbeats while
-    idle: for a caller that uses the broker only now and then (the watcher, when files arrive).
-    Each call runs in that thread, one at a time, and returns or raises there as it would here."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self._thread: CallThread | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-        # pika sends a heartbeat every half timeout, when called: call it a few times as often.
-        self.idle = max(0.05, min(self.broker.heartbeat / 4, 5.0))
-
-    def _call(self, function: Callable[[], T]) -> T:
-        with self._lock:
-            if self._closed:
-                raise BrokerUnavailable("the broker connection was closed")
-            if self._thread is None:
-                self._thread = CallThread(f"{self.broker.name}-io", self._keep_alive, self.idle, self.broker.close)
-            future = self._thread.submit(function)
-        return future.result()
-
-    def _keep_alive(self) -> None:
-        # A connection lost while idle is dropped quietly; the next call opens a new one.
-        with suppress(BrokerUnavailable):
-            self.broker.sleep(0)
-
-    def declare(self, topology: Topology) -> None:
-        """Declare a topology (connecting first)."""
-        self._call(lambda: self.broker.declare(topology))
-
-    def publish(self, messages: list[Message]) -> None:
-        """Publish; return only when the broker has every message."""
-        self._call(lambda: self.broker.publish(messages))
-
-    def consume(self, queues: Sequence[str], *, prefetch: int) -> None:
-        """Start consuming queues (deliveries come out of `poll`)."""
-        self._call(lambda: self.broker.consume(queues, prefetch=prefetch))
-
-    def poll(self, timeout: float) -> list[Delivery]:
-        """The deliveries received, waiting up to `timeout` s for the first one."""
-        return self._call(lambda: self.broker.poll(timeout))
-
-    def wake(self) -> None:
-        """Make a `poll` in progress return now."""
-        self.broker.wake()
-
-    def stop_consuming(self) -> None:
-        """Stop consuming; unacknowledged deliveries go back to their queues."""
-        self._call(self.broker.stop_consuming)
-
-    def ack(self, last: Delivery, *, multiple: bool = True) -> None:
-        """Acknowledge a delivery (and, `multiple`, every earlier one)."""
-        self._call(lambda: self.broker.ack(last, multiple=multiple))
-
-    def nack(self, delivery: Delivery, *, requeue: bool) -> None:
-        """Reject one delivery."""
-        self._call(lambda: self.broker.nack(delivery, requeue=requeue))
-
-    def sleep(self, seconds: float) -> None:
-        """Wait while the connection's thread keeps it alive."""
-        self._call(lambda: self.broker.sleep(seconds))
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Close the connection and end its thread (waiting `timeout` s at most for a call in progress)."""
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-        if thread is not None:
-            thread.close(timeout, left=lambda: BrokerUnavailable("the broker connection was closed"))
-
-
 def _nothing() -> None:
     """A callback that only wakes the connection's thread."""
-
-
-def _connection_error(error: Exception, parameters: pika.URLParameters) -> TransientError | PermanentError:
-    """What a failure to connect means: the broker refused us (for good), or it is not there (for now)."""
-    user = getattr(parameters.credentials, "username", "?")
-    vhost = parameters.virtual_host
-    if isinstance(error, pika.exceptions.ProbableAuthenticationError | pika.exceptions.AuthenticationError):
-        return BrokerRefused(f"RabbitMQ refused the credentials of user {user!r}")
-    if isinstance(error, pika.exceptions.ProbableAccessDeniedError):
-        return BrokerRefused(
-            f"RabbitMQ refused user {user!r} access to vhost {vhost!r} (no such vhost, or no permission)"
-        )
-    if isinstance(error, pika.exceptions.ConnectionClosedByBroker) and error.reply_code in (_ACCESS_REFUSED, 530):
-        return BrokerRefused(f"RabbitMQ refused the connection: {error.reply_text}")
-    if isinstance(error, ssl.SSLError):
-        return _tls_error(error, f"{parameters.host}:{parameters.port}")
-    detail = str(error.args[0]) if error.args else type(error).__name__
-    return BrokerUnavailable(f"RabbitMQ unreachable at {parameters.host}:{parameters.port}: {detail}")
-
-
-def _tls_error(error: ssl.SSLError, where: str) -> TransientError | PermanentError:
-    """A failed TLS handshake: a plain port or a certificate not trusted cannot heal by waiting."""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        return BrokerRefused(f"TLS with RabbitMQ at {where} failed: {error.verify_message or error.reason}")
-    if error.reason == "WRONG_VERSION_NUMBER":
-        return BrokerRefused(
-            f"TLS with RabbitMQ at {where} failed: the port does not speak TLS (amqps:// is usually port 5671)"
-        )
-    return BrokerUnavailable(f"TLS with RabbitMQ at {where} failed: {error.reason or error}")
-
-
-def _channel_error(error: pika.exceptions.ChannelClosedByBroker) -> TransientError | PermanentError:
-    """What a channel closed by the broker means: a refused permission, a message over the size
-    limit, or (anything else) a failure that reconnecting and redeclaring can mend."""
-    if error.reply_code == _ACCESS_REFUSED:
-        return BrokerRefused(f"RabbitMQ refused: {error.reply_text}")
-    if error.reply_code == _PRECONDITION_FAILED and "max size" in error.reply_text:
-        return MessageTooLarge(f"RabbitMQ refused a message: {error.reply_text}")
-    return BrokerUnavailable(f"RabbitMQ closed the channel: ({error.reply_code}) {error.reply_text}")

@@ -1,8 +1,9 @@
 """Watch an inbox folder and report files once they are complete.
 
-Events from watchdog (inotify, or polling for network shares) are only hints that queue a path.
-One settle thread stats the candidates and hands a file over once its size and mtime have stayed
-the same for a quiet period that depends on how the file was last seen changing:
+Events from watchdog (inotify, or polling for network shares: `worker.adapters.watch_observer`) are
+only hints that queue a path. One settle thread stats the candidates and hands a file over once its
+size and mtime have stayed the same for a quiet period that depends on how the file was last seen
+changing:
 
 - it appeared by a rename (renamed into place, moved in from outside the inbox, or inside a folder
   moved in): a rename is atomic, so the file is complete; only a short check (`RENAMED_QUIET`);
@@ -31,33 +32,19 @@ Raises:
 
 import os
 import stat
-import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from enum import IntEnum
 from pathlib import Path
 
 import structlog
-from watchdog.events import (
-    DirCreatedEvent,
-    DirMovedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileCreatedEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
-from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserverVFS
 
 from worker import metrics
+from worker.adapters.watch_observer import EVENTS, Hints, Seen, discard, healthy, native_observer
 from worker.errors import TransientError
 
 log = structlog.get_logger("worker.watch")
@@ -75,27 +62,6 @@ _IGNORED_PREFIXES = (".", "~$")
 _IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload", ".swp")
 _RETRY_FIRST = 1.0
 _RETRY_MAX = 30.0
-# Opens and read-only closes are left out: our own consumers reading a file would wake the loop.
-# Deletions and moves away are kept to drop a pending candidate early.
-_EVENTS: list[type[FileSystemEvent]] = [
-    FileCreatedEvent,
-    FileModifiedEvent,
-    FileAttribEvent,
-    FileClosedEvent,
-    FileMovedEvent,
-    FileDeletedEvent,
-    DirCreatedEvent,
-    DirMovedEvent,
-]
-
-
-class Seen(IntEnum):
-    """How a file was last seen changing; a higher value is stronger evidence that it is complete."""
-
-    OPEN = 0  # created or modified without a close, or found by a scan: a writer may hold it open
-    CLOSED = 1  # its writer closed it: complete, unless the writer opens it again
-    RENAMED = 2  # it appeared by a rename, which is atomic: complete
-
 
 # The size remembered for a path skipped as not a regular file (a link, a FIFO): never a real size.
 _SKIPPED = -1
@@ -140,57 +106,6 @@ def _visible_entries(path: str | None) -> Iterator[os.DirEntry[str]]:
 
 def _never_handed_over(_file: DroppedFile) -> bool:
     return False
-
-
-# A hint: a path to look at, and what the event says about the file there (None: nothing, look only).
-Hint = Callable[[Iterable[str], Seen | None], None]
-
-
-class _Hints(FileSystemEventHandler):
-    """Turns every watchdog event into candidate paths; the settle loop decides what they are."""
-
-    def __init__(self, add: Hint) -> None:
-        self._add = add
-
-    def dispatch(self, event: FileSystemEvent) -> None:
-        """Queue the path an event names, with what the event says about the file there."""
-        src, dest = os.fsdecode(event.src_path), os.fsdecode(event.dest_path)
-        if isinstance(event, FileMovedEvent | DirMovedEvent):
-            # From inotify's full events a move in from outside has no source, a move out no destination.
-            if src:
-                self._add([src], None)  # it left: a pending candidate there is dropped
-            if dest:
-                self._add([dest], Seen.RENAMED)
-        elif isinstance(event, FileClosedEvent):
-            self._add([src], Seen.CLOSED)
-        elif isinstance(event, FileCreatedEvent) and event.is_synthetic:
-            self._add([src], Seen.RENAMED)  # inside a folder that was moved in
-        elif isinstance(event, FileCreatedEvent | FileModifiedEvent):
-            self._add([src], Seen.OPEN)
-        else:
-            self._add([src], None)  # attributes, deletions, folders: look again
-
-
-def _discard(observer: BaseObserver) -> None:
-    """Stop an observer, started or not, and wait for its threads."""
-    observer.stop()
-    if observer.ident is not None:
-        observer.join()
-
-
-def _healthy(observer: BaseObserver) -> bool:
-    # A polling emitter stops for good when the share disappears; inotify ones die on kernel errors.
-    return observer.is_alive() and all(emitter.is_alive() for emitter in observer.emitters)
-
-
-def _native_observer() -> BaseObserver:
-    if sys.platform.startswith("linux"):
-        from watchdog.observers.inotify import InotifyObserver
-
-        # Full events report a move in from outside as a move (IN_MOVED_TO), not as a creation:
-        # that is how a complete file is told from one a writer has just created.
-        return InotifyObserver(generate_full_events=True)
-    return Observer()
 
 
 class Watcher:
@@ -255,7 +170,7 @@ class Watcher:
         threads = [] if self._thread is None else [self._thread]
         if observer is not None:
             # In its own thread: stopping a poller waits for a snapshot of the share to finish.
-            stopper = threading.Thread(target=_discard, args=(observer,), name="govreport-watch-stopper", daemon=True)
+            stopper = threading.Thread(target=discard, args=(observer,), name="govreport-watch-stopper", daemon=True)
             stopper.start()
             threads.append(stopper)
         for thread in threads:
@@ -325,11 +240,11 @@ class Watcher:
                 log.warning("watch.observer_failed", inbox=self._root, error=str(e))
                 return
             try:
-                observer.schedule(_Hints(self._hint), self._root, recursive=True, event_filter=_EVENTS)
+                observer.schedule(Hints(self._hint), self._root, recursive=True, event_filter=EVENTS)
                 observer.start()
             except OSError as e:
                 # The inotify watch limit, an inbox not mounted yet: scanning alone stays correct.
-                _discard(observer)
+                discard(observer)
                 log.warning("watch.observer_failed", inbox=self._root, error=str(e))
                 return
             self._observer = observer
@@ -337,7 +252,7 @@ class Watcher:
 
     def _new_observer(self) -> BaseObserver:
         if self._poll is None:
-            observer = _native_observer()
+            observer = native_observer()
         else:
             # lstat, unlike the default stat, keeps the poller out of symlinked trees outside the inbox.
             observer = PollingObserverVFS(stat=os.lstat, listdir=_visible_entries, polling_interval=self._poll)
@@ -347,12 +262,12 @@ class Watcher:
     def _ensure_observer(self) -> None:
         with self._observer_lock:
             observer = self._observer
-            if observer is not None and _healthy(observer):
+            if observer is not None and healthy(observer):
                 return
             self._observer = None
         if observer is not None:
             log.warning("watch.observer_lost", inbox=self._root)
-            _discard(observer)
+            discard(observer)
         self._start_observer()
 
     # --- the settle thread ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from functools import lru_cache
 from worker.core.cells import Kind, Line, Token
 from worker.core.document import Where
 from worker.core.forms import ROWS, TABLE_APPLICATIONS, TABLE_REVIEW, TABLES, Row, Template
-from worker.core.labels import Role, candidates, role, split_numbered
+from worker.core.labels import Candidate, Role, candidates, role, split_numbered
 from worker.core.pairing import Event, Step, pair
 from worker.core.result import Code, Issue
 
@@ -78,12 +78,10 @@ class Aligner:
         self.template = template
         self.fills = [_Fill(row) for row in ROWS[template]]
         self.review = len(self.fills) - 1
-        self.table_of = [TABLES.index(f.row.table) for f in self.fills]
+        self.table_of, furthest = _table_layout(template)
         # Per table, the furthest row seen: each table's labels are looked for from its own start,
         # so a table that is missing or garbled does not hide the next one.
-        self.furthest: dict[str, int] = {}
-        for index, fill in enumerate(self.fills):
-            self.furthest.setdefault(fill.row.table, index - 1)
+        self.furthest: dict[str, int] = dict(furthest)
         self.events: list[Event] = []
         self.lines: list[list[Placed]] = []  # the values of each VALUES event
         self.open: int | None = None  # the row just labelled alone, taking its values one a line
@@ -97,15 +95,19 @@ class Aligner:
         if len(line) == 1 and line[0].is_value and (where is None or len(where) == 1):
             self._value((line[0], None if where is None else where[0]))  # the common case
             return
-        placed: list[Placed] = list(zip(line, where, strict=True)) if where is not None else [(t, None) for t in line]
-        owner, tokens = _LEAD, []
+        placed = zip(line, where, strict=True) if where is not None else [(t, None) for t in line]
+        owner: int = _LEAD
+        tokens: list[Placed] = []
         for item in placed:
-            if item[0].kind != _TEXT:
+            token = item[0]
+            if token.kind is not _TEXT:
                 tokens.append(item)
                 continue
-            for part in split_numbered(item[0].text):
-                row = self._match(part)
-                kind = self._text(part) if row is None else None
+            for part in split_numbered(token.text):
+                # Asked once here for both: a cached call still hashes the text and builds a key.
+                best = candidates(self.template, part)
+                row = self._match(part, best)
+                kind = self._text(part, best) if row is None else None
                 if kind is _FORM:
                     continue  # a piece of a label: the values around it stay where they are
                 if tokens or owner >= 0:  # nothing to flush otherwise: no values, no label
@@ -119,18 +121,29 @@ class Aligner:
                 else:
                     self._wall()  # what follows may be the values of a row not recognised
                     owner = _UNOWNED
-        self._flush(owner, tokens)
+        if tokens or owner >= 0:  # as above: a line of text alone flushes nothing
+            self._flush(owner, tokens)
 
     def alignment(self) -> Alignment:
         """The cells found so far, and which tables were found."""
-        entries = [list(f.entries) for f in self.fills]
+        # Read, never changed: the rows' own lists serve (`_cells_of` and `_trim` copy what they keep).
+        entries = [f.entries for f in self.fills]
         for j, row in pair(self.events, self.table_of, self._fits, unwalled=self.review).items():
             entries[row] = self.lines[self.events[j].row]
         cells: dict[str, Token | None] = {}
         context: dict[str, tuple[str, ...]] = {}
         where: dict[str, Where] = {}
         doubts: dict[str, str] = {}
+        # Per table, its labelled rows with a value and whether a number is printed in it: the
+        # tables found, counted in the same pass over the rows.
+        with_values = dict.fromkeys(TABLES, 0)
+        numbered: set[str] = set()
         for fill, printed, row_key in zip(self.fills, entries, _row_keys(self.template), strict=True):
+            table = fill.row.table
+            if fill.labelled and _any_value(printed):
+                with_values[table] += 1
+            if table not in numbered and _any_number(printed):
+                numbered.add(table)
             placed, doubt = _cells_of(printed, fill.row)
             if doubt is not None:  # the row is left null, every cell of it for this reason
                 for key in fill.row.keys:
@@ -146,22 +159,17 @@ class Aligner:
                     if origin is not None and token.is_value:
                         where[key] = origin
             context[row_key] = fill.context
-        found = frozenset(t for t in TABLES if self._table_found(t, entries))
-        return Alignment(self.template, cells, found, context, where, doubts)
-
-    def _table_found(self, table: str, entries: list[list[Placed]]) -> bool:
-        fills = [(f, e) for f, e in zip(self.fills, entries, strict=True) if f.row.table == table]
-        with_values = sum(1 for f, e in fills if f.labelled and any(t.is_value for t, _ in e))
         # A blank form (rows printed, not one number in them) is not a filled-in table (spec §3).
-        numbers = any(t.kind == _NUMBER for _, e in fills for t, _ in e)
-        return with_values >= _FOUND[table] and numbers
+        found = frozenset(t for t in TABLES if with_values[t] >= _FOUND[t] and t in numbered)
+        return Alignment(self.template, cells, found, context, where, doubts)
 
     # -- labels and other text -----------------------------------------------------------------
 
-    def _match(self, text: str) -> int | None:
+    def _match(self, text: str, best: tuple[Candidate, ...]) -> int | None:
+        """The row `text` labels (`best`: its candidates), or None."""
         if "复议" in text and self._review_anchor(text):
             return self.review
-        for candidate in candidates(self.template, text):
+        for candidate in best:
             if candidate.row == self.review:
                 continue
             if self.fills[candidate.row].labelled:
@@ -174,13 +182,13 @@ class Aligner:
             return candidate.row
         return None
 
-    def _text(self, text: str) -> Role:
-        """Remember text that labels no new row, and say what it is for the rows around it."""
+    def _text(self, text: str, best: tuple[Candidate, ...]) -> Role:
+        """Remember text that labels no new row, and say what it is for the rows around it
+        (`best`: its candidates)."""
         self.recent_text.append(text)
         del self.recent_text[:-_CONTEXT]
         if len(text) > _PROSE:
             return _OTHER  # prose between tables
-        best = candidates(self.template, text)
         if best and self.fills[best[0].row].labelled:
             return _FORM  # a fragment of a row already seen
         return role(self.template, text)
@@ -307,12 +315,29 @@ def _any_value(tokens: list[Placed]) -> bool:
     return False
 
 
+def _any_number(tokens: list[Placed]) -> bool:
+    for token, _ in tokens:  # noqa: SIM110 - as `_any_value`
+        if token.kind == _NUMBER:
+            return True
+    return False
+
+
 def _count_values(tokens: list[Placed]) -> int:
     count = 0
     for token, _ in tokens:
         if token.is_value:
             count += 1
     return count
+
+
+@lru_cache(maxsize=2)
+def _table_layout(template: Template) -> tuple[tuple[int, ...], tuple[tuple[str, int], ...]]:
+    """The table (its index) of every row of a template, and the row before each table's first."""
+    rows = ROWS[template]
+    before: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        before.setdefault(row.table, index - 1)
+    return tuple(TABLES.index(row.table) for row in rows), tuple(before.items())
 
 
 @lru_cache(maxsize=2)

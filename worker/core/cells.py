@@ -69,6 +69,8 @@ _MD_RULE = re.compile(r"\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?")
 _MD_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+(?=[^\s|]))")
 _MD_MARKS = frozenset("#-*+>")
 _SPACE_RUN = re.compile(r" {2,}")
+# Every pattern of a number (and of page furniture, `\x0c` aside) holds a digit.
+_DIGIT = re.compile(r"\d")
 _MULTI_SPACE_NUMBERS = re.compile(r"\s+")
 
 
@@ -206,6 +208,8 @@ def tokenize_cell(cell: str) -> tuple[Token, ...]:
 def _tokenize(cell: str) -> list[Token]:
     if not cell:
         return [Token(Kind.EMPTY, "")]
+    if not _DIGIT.search(cell):
+        return _tokenize_letters(cell)
     if _FURNITURE.fullmatch(cell):
         return []
     if cell == "无":
@@ -226,6 +230,18 @@ def _tokenize(cell: str) -> list[Token]:
     glued = _LABEL_GLUED.fullmatch(cell)
     if glued:
         return [Token(Kind.TEXT, glued.group(1)), _number(glued.group(2), None, glued.group(2))]
+    return [Token(Kind.TEXT, cell)]
+
+
+def _tokenize_letters(cell: str) -> list[Token]:
+    """`_tokenize` for a cell without a digit (prose, labels): the patterns that need one skipped."""
+    if cell == "无":
+        return [Token(Kind.NUMBER, cell, Decimal(0))]
+    if _BLANK.fullmatch(cell):
+        return [Token(Kind.BLANK, cell)]
+    lost = _LABEL_THEN_BLANK.fullmatch(cell)
+    if lost:
+        return [Token(Kind.TEXT, lost.group(1)), Token(Kind.BLANK, lost.group(2))]
     return [Token(Kind.TEXT, cell)]
 
 

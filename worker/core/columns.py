@@ -238,8 +238,12 @@ def add_header_columns(bands: Sequence[Span], headers: Sequence[Span]) -> tuple[
         if header in claimed:
             continue
         h0, h1 = header
-        for b0, b1 in out:  # `any(overlaps(header, b) for b in out)`, on bare numbers
-            if _shared(h0, h1, b0, b1):
+        wh = h1 - h0
+        for b0, b1 in out:  # `any(overlaps(header, b) for b in out)`, `_shared` written out
+            share = (b1 if b1 < h1 else h1) - (b0 if b0 > h0 else h0)
+            wb = b1 - b0
+            narrow = wb if wb < wh else wh
+            if share > _MIN_SHARE * (_TINY if narrow < _TINY else narrow):
                 break
         else:
             out.append(header)
@@ -282,7 +286,17 @@ def place_lines(lines: Sequence[Sequence[Span]], bands: Sequence[Span]) -> list[
     """`place_sorted` for every line of a table, in the same bands."""
     edges = [(band.x0, band.x1) for band in bands]
     ends = [band.x1 for band in bands]
-    return [_place(values, edges, ends) for values in lines]
+    # Lines of a table often print their values at the same places (a column of zeros, counted
+    # right): such a line is placed once, its placement kept for the others.
+    placed: dict[tuple[Span, ...], Placement] = {}
+    out = []
+    for values in lines:
+        key = tuple(values)
+        placement = placed.get(key)
+        if placement is None:
+            placement = placed[key] = _place(values, edges, ends)
+        out.append(placement)
+    return out
 
 
 def _place(values: Sequence[Span], edges: Sequence[tuple[float, float]], ends: Sequence[float]) -> Placement:

@@ -70,6 +70,8 @@ def _try_bom(data: bytes) -> Decoded | None:
 def _try_utf16_without_bom(data: bytes) -> Decoded | None:
     # UTF-8 and GB18030 text never holds a NUL byte; UTF-16 holds one in every ASCII character
     # (newlines, digits), on the odd side for little-endian and the even side for big-endian.
+    if data.find(0, 0, 65536) < 0:
+        return None  # no NUL byte at all: the common case, told without copying the halves
     sample = data[:65536]
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     if len(data) % 2 or even == odd:

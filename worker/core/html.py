@@ -186,10 +186,12 @@ def _grid(table: Element) -> tuple[list[list[str]], list[list[int]]]:
                 starts.append(col)
                 col += 1
             # Most cells span nothing: no attribute, a span of 1 (never more than the rows left).
-            span = cell.get("rowspan")
-            rowspan = 1 if span is None else min(_span(span, _MAX_ROWSPAN), len(rows) - r)
-            span = cell.get("colspan")
-            colspan = 1 if span is None else _span(span, _MAX_COLSPAN)
+            rowspan = colspan = 1
+            if cell.attrib:  # one call tells most cells, which have no attribute at all
+                span = cell.get("rowspan")
+                rowspan = 1 if span is None else min(_span(span, _MAX_ROWSPAN), len(rows) - r)
+                span = cell.get("colspan")
+                colspan = 1 if span is None else _span(span, _MAX_COLSPAN)
             line.append(_cell_text(cell))
             starts.append(col)
             if rowspan > 1:
@@ -220,16 +222,18 @@ def _cell_text(cell: Element) -> str:
         # between two pieces that would otherwise glue digits or Latin words together.
         glue = " " if text and text[-1].isascii() and text[-1].isalnum() and piece[0].isascii() else ""
         text += glue + piece
-    return _WS.sub(" ", text)
+    # Letters and digits alone hold no white space to fold (`0` in its `<p><span>`).
+    return text if text.isalnum() else _WS.sub(" ", text)
 
 
 def _collect(element: Element, pieces: list[str]) -> None:
     if element.text:
         pieces[-1] += element.text
     for child in element:
-        if child.tag in _SKIP:
+        tag = child.tag
+        if tag in _SKIP:
             pass
-        elif child.tag in _BLOCK:
+        elif tag in _BLOCK:
             pieces.append("")
             _collect(child, pieces)
             pieces.append("")

@@ -23,7 +23,7 @@ _DIGIT = re.compile(r"\d")
 _HEAD = 3
 _NOT_LETTER = re.compile(r"[^\u4e00-\u9fffA-Za-z]+")
 # OCR look-alikes of the form's characters (seed 003's `T政处罚`): read as the character printed.
-_LOOKALIKES = str.maketrans({"己": "已", "末": "未", "入": "人", "曰": "日"})
+_LOOKALIKES = (("己", "已"), ("末", "未"), ("入", "人"), ("曰", "日"))
 _OCR_XING = re.compile(r"[Tt丁](?=政)")
 # Words of the form that are no row label: group labels spanning rows (and their pieces), and
 # the tables' headers (a page break may repeat them inside a row).
@@ -106,11 +106,17 @@ class _Label:
 @lru_cache(maxsize=65536)
 def split_numbered(text: str) -> tuple[str, ...]:
     """Split a text cell before an inner numbering such as `(四)` or `2.`."""
+    if "(" not in text and "." not in text:
+        return (text,) if text.strip() else ()  # no inner numbering can start: prose, most labels
     return tuple(p for p in _INNER_NUMBERING.split(text) if p.strip())
 
 
+@lru_cache(maxsize=65536)
 def label_key(text: str) -> tuple[str | None, str]:
-    """The numbering (`七`, `3`) and the letters of a label, for comparison."""
+    """The numbering (`七`, `3`) and the letters of a label, for comparison.
+
+    Cached: a text is asked about for both templates, as a row's label and as a role.
+    """
     numbering = None
     match = _NUMBERING.match(text)
     if match:
@@ -123,13 +129,18 @@ def _fold(key: str) -> str:
     """A label's letters with OCR look-alikes read as the form's characters."""
     if "政" in key:
         key = _OCR_XING.sub("行", key)
-    return key.translate(_LOOKALIKES)
+    # One C-speed scan per look-alike costs less than `translate`'s lookup per character; no
+    # replacement is itself a look-alike, so replacing one after another is translating.
+    for lookalike, by in _LOOKALIKES:
+        if lookalike in key:
+            key = key.replace(lookalike, by)
+    return key
 
 
 def _bigrams(key: str) -> frozenset[str]:
     if len(key) < 2:
         return frozenset((key,)) if key else frozenset()
-    return frozenset(key[i : i + 2] for i in range(len(key) - 1))
+    return frozenset(map(str.__add__, key, key[1:]))
 
 
 @lru_cache(maxsize=4)
@@ -142,20 +153,46 @@ def _labels(template: Template) -> tuple[_Label, ...]:
     return tuple(labels)
 
 
+@lru_cache(maxsize=4)
+def _by_bigram(template: Template) -> tuple[dict[str, tuple[int, ...]], int]:
+    """The labels (their places in `_labels`) holding each bigram, and the most bigrams of a label."""
+    index: dict[str, list[int]] = {}
+    for place, label in enumerate(_labels(template)):
+        for gram in label.bigrams:
+            index.setdefault(gram, []).append(place)
+    return {gram: tuple(places) for gram, places in index.items()}, max(len(x.bigrams) for x in _labels(template))
+
+
 @lru_cache(maxsize=65536)
 def candidates(template: Template, text: str) -> tuple[Candidate, ...]:
     """Every row the text could label, best first; empty when it looks like no label at all."""
-    numbering, key = label_key(text)
-    grams = _bigrams(key)
     prefix = _NUMBERING.match(text)
-    if len(key) < 2 or _DIGIT.search(text, prefix.end() if prefix else 0):
+    if _DIGIT.search(text, prefix.end() if prefix else 0):
         # No label of the form holds a number past its numbering; prose and page headers do.
         return ()
+    numbering, key = label_key(text)
+    if len(key) < 2:
+        return ()
+    index, most = _by_bigram(template)
+    # Prose: every acceptable candidate covers ≥ 0.6 of the text's bigrams (or is the label or its
+    # head), which no label has enough bigrams to do past 5/3 of the most a label has. A key has at
+    # least as many bigrams as distinct letters but one: most prose is told without them.
+    if 3 * (len(set(key)) - 1) > 5 * most:
+        return ()
+    grams = _bigrams(key)
+    if 3 * len(grams) > 5 * most:
+        return ()
+    # The overlap of the text with each label sharing a bigram, counted from the index rather than
+    # intersected label by label; the labels are then taken in their order, as before.
+    overlaps: dict[int, int] = {}
+    for gram in grams:
+        for place in index.get(gram, ()):
+            overlaps[place] = overlaps.get(place, 0) + 1
+    labels = _labels(template)
     best: dict[int, Candidate] = {}
-    for label in _labels(template):
-        overlap = len(grams & label.bigrams)
-        if not overlap:
-            continue
+    for place in sorted(overlaps):
+        label = labels[place]
+        overlap = overlaps[place]
         agrees = None if numbering is None or label.numbering is None else numbering == label.numbering
         positional = len(label.bigrams) <= 2 and label.numbering is not None and numbering is None
         head = bool(agrees) and len(key) >= _HEAD and label.key.startswith(key)
@@ -249,9 +286,17 @@ def _header_keys() -> tuple[str, ...]:
 def _headers_only(key: str) -> bool:
     """Whether a key is header words printed together (`结果维持 结果纠正 其他`), the last one
     possibly cut short."""
+    words = _header_words()
     while key:
-        word = next((h for h in _header_keys() if key.startswith(h)), None)
+        word = words.match(key)
         if word is None:
             return key in _blobs("2021")[0]
-        key = key[len(word) :]
+        key = key[word.end() :]
     return True
+
+
+@lru_cache(maxsize=1)
+def _header_words() -> re.Pattern[str]:
+    """The header keys, longest first, as one pattern: its first alternative to match is the
+    longest key the text starts with, found at C speed."""
+    return re.compile("|".join(map(re.escape, _header_keys())))

@@ -37,12 +37,14 @@ def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list
     if "   " not in normalized:
         return None
     norm_lines = normalized.split("\n")
+    if _separated(norm_lines):
+        return None  # asked first: tab and bar reports with spaces in them need no cells cut
     raw_lines = raw.replace("\r", "").split("\n")
     if len(raw_lines) != len(norm_lines):
         raw_lines = norm_lines  # positions from the normalised text: close, if not exact
     lines = _lines(raw_lines, norm_lines)
     aligned = sum(1 for line in lines if line.values and len(line.cells) > 1)
-    if aligned < _MIN_LINES or _separated(norm_lines):
+    if aligned < _MIN_LINES:
         return None
     rows: list[list[str]] = []
     numbers: list[int] = []

@@ -87,19 +87,23 @@ def _misfit(bands: Sequence[Span], leaves: Sequence[Span]) -> float:
     headers' spacings (so that display columns and characters compare)."""
     if not leaves:
         return 0.0
-    heads = sorted(h.centre for h in leaves)
+    heads = sorted([(x0 + x1) / 2 for x0, x1 in leaves])  # `h.centre`, written out
     spacing = (heads[-1] - heads[0]) / (len(heads) - 1) if len(heads) > 1 else 1.0
     if len(bands) > len(heads):
         return float("inf")
     inf = float("inf")
-    cost = [0.0] * (len(heads) + 1)
-    for x0, x1 in bands:
+    # The table over bands i and headers j: row[j] = min(row[j - 1], cost[j - 1] + |at - heads[j - 1]|),
+    # the running least. Band i (from 0) can only be matched to header i or later, and must leave
+    # a header for each band after it: only j in [i + 1, i + 1 + slack] can be finite and reach
+    # the answer, the rest are inf or never read. Each band's row is kept for that window alone
+    # (`cost[t]` is row[i + t] of the band before), the same sums in the same order.
+    slack = len(heads) - len(bands)
+    cost = [0.0] * (slack + 1)
+    for i, (x0, x1) in enumerate(bands):
         at = (x0 + x1) / 2  # `band.centre`
-        # row[j] = min(row[j - 1], cost[j - 1] + |at - heads[j - 1]|), row[0] = inf: the running
-        # least, written out: this is the table's inner loop.
         least = inf
-        row = [inf]
-        for before, centre in zip(cost, heads, strict=False):  # cost[-1] pairs with no header
+        row = []
+        for before, centre in zip(cost, heads[i : i + slack + 1], strict=True):
             here = before + abs(at - centre)
             if here < least:
                 least = here
@@ -111,10 +115,6 @@ def _misfit(bands: Sequence[Span], leaves: Sequence[Span]) -> float:
 Extent = tuple[int, int]
 
 
-def _inside(inner: Extent, outer: Extent) -> bool:
-    return outer[0] - 1 <= inner[0] and inner[1] <= outer[1] + 1
-
-
 def _stacked(rows: list[list[tuple[str, Extent]]]) -> list[Extent]:
     """Header cells, a header wrapped over lines counted once: a cell under a cell of a line
     above, the only one of its line under it, continues it (`本年制发` / `件数`) unless the two
@@ -122,8 +122,8 @@ def _stacked(rows: list[list[tuple[str, Extent]]]) -> list[Extent]:
     heads: list[Extent] = []
     for k, cells in enumerate(rows):
         for text, span in cells:
-            over = _last_over(rows[:k], span)
-            if over is not None and sum(1 for _, s in cells if _inside(s, over[1])) == 1:
+            over = _last_over(rows, k, span)
+            if over is not None and _count_inside(cells, over[1]) == 1:
                 parent = over[0]
                 if _header_piece(parent + text) or not (_header_piece(parent) and _header_piece(text)):
                     continue
@@ -131,13 +131,24 @@ def _stacked(rows: list[list[tuple[str, Extent]]]) -> list[Extent]:
     return heads
 
 
-def _last_over(rows: list[list[tuple[str, Extent]]], span: Extent) -> tuple[str, Extent] | None:
-    """The last header cell, in reading order, that `span` lies under."""
+def _count_inside(cells: list[tuple[str, Extent]], outer: Extent) -> int:
+    """How many of a line's cells lie under `outer`: inside it, give or take one."""
+    low, high = outer[0] - 1, outer[1] + 1
+    count = 0
+    for _, (s0, s1) in cells:
+        if low <= s0 and s1 <= high:
+            count += 1
+    return count
+
+
+def _last_over(rows: list[list[tuple[str, Extent]]], k: int, span: Extent) -> tuple[str, Extent] | None:
+    """The last header cell, in reading order, of the lines before line `k`, that `span` lies under."""
     s0, s1 = span
-    for cells in reversed(rows):
+    for i in range(k - 1, -1, -1):  # `reversed(rows[:k])` without copying the lines
+        cells = rows[i]
         for cell in reversed(cells):
             o0, o1 = cell[1]
-            if o0 - 1 <= s0 and s1 <= o1 + 1:  # `_inside(span, cell[1])`, written out
+            if o0 - 1 <= s0 and s1 <= o1 + 1:  # inside it, give or take one
                 return cell
     return None
 
@@ -255,8 +266,9 @@ class Table:
         # the labels (`信息内容`, the note of table 三), not a column of values.
         # A line's cells run left to right: its labels end where its last label ends, and its
         # values start where its first value does.
-        labels = [at(line.cells[line.first - 1])[1] for line in map(self.lines.__getitem__, self.region) if line.first]
-        left = min(at(self.lines[i].cells[self.lines[i].first])[0] for i in self.region)
+        region = [self.lines[i] for i in self.region]
+        labels = [at(line.cells[line.first - 1])[1] for line in region if line.first]
+        left = min([at(line.cells[line.first])[0] for line in region])
         middle = (max(labels) + left) / 2 if labels else -1.0
         rows: list[list[tuple[str, Extent]]] = []
         for i in self.above[-_HEADER_LINES:]:

@@ -213,13 +213,22 @@ def _read_html(text: str) -> _Document:
 def _from_extracted(extracted: Extracted) -> _Document:
     """Normalise a reader's cells in one OpenCC call for the whole document, keeping the grid."""
     kept = [(row, where) for row, where in zip(extracted.rows, extracted.where, strict=True) if row]
-    joined = "\n".join("\t".join(map(_one_line, row)) for row, _ in kept)
+    joined = "\n".join([_one_line_row(row) for row, _ in kept])
     normalized = normalize(joined)
     rows = [line.split("\t") for line in normalized.text.split("\n")] if kept else []
     if len(rows) != len(kept) or any(len(r) != len(k) for r, (k, _) in zip(rows, kept, strict=True)):
         # Normalising changed the grid's separators (it never should): fold each cell alone instead.
         rows = [[normalize(cell).text.replace("\t", " ").replace("\n", " ") for cell in row] for row, _ in kept]
     return _document(normalized, rows, [where for _, where in kept])
+
+
+def _one_line_row(row: list[str]) -> str:
+    """A row's cells apart by tabs, each cell one line (`_one_line`)."""
+    line = "\t".join(row)
+    # Tabs only between the cells, no line break in any: every cell was one line already.
+    if line.count("\t") == len(row) - 1 and "\n" not in line and "\r" not in line:
+        return line
+    return "\t".join(map(_one_line, row))
 
 
 def _one_line(cell: str) -> str:

@@ -5,6 +5,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -129,3 +130,31 @@ def test_abandon_kills_the_parses_in_progress_at_once(tmp_path: Path) -> None:
         assert [p.result.status.value for p in pool.run([job("after.txt")])] == ["valid"]
     finally:
         pool.shutdown()
+
+
+def test_the_processes_are_replaced_after_their_share_without_waiting_for_the_old_ones_to_exit() -> None:
+    pool = ParsePool(PoolSettings(workers=2, seconds=30, memory=None, tasks_per_process=3), parse=crash_or_hang)
+    try:
+        first = pool.executor
+        served: list[set[int]] = []
+        for round_ in range(4):
+            # Two slow parses hold the old processes while the pool is replaced under them.
+            names = [f"slow-{round_}-{i}.txt" for i in range(6)]
+            results = pool.run([job(name, data=b"0.2") for name in names])
+            assert [p.result.status.value for p in results] == ["valid"] * 6
+            served.append(_pids(pool))
+        assert pool.executor is not first, "the pool was never replaced"
+        assert len(set().union(*served)) > 2, "the same two processes parsed everything"
+        retired = list(pool._retired)
+        assert retired, "no retired pool is finishing"
+        deadline = time.monotonic() + 30
+        while any(process.is_alive() for executor in retired for process in _processes(executor)):
+            assert time.monotonic() < deadline, "a retired pool's processes did not exit"
+            time.sleep(0.1)
+    finally:
+        pool.shutdown()
+    assert not any(process.is_alive() for process in _processes(pool.executor))
+
+
+def _processes(executor: object) -> list[Any]:
+    return list(dict(getattr(executor, "_processes", None) or {}).values())

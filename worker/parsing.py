@@ -51,6 +51,9 @@ class PoolSettings:
     workers: int
     seconds: float
     memory: int | None
+    # Memory a big document took is not given back to the system by the allocator: the processes
+    # are replaced after parsing about this many documents each, so that none stays large for ever.
+    tasks_per_process: int = _TASKS_PER_PROCESS
 
 
 def pool_settings(settings: Settings, workers: int | None = None) -> PoolSettings:
@@ -104,13 +107,15 @@ class ParsePool:
         self.settings = settings
         self.parse = parse  # a module-level function: it is sent to the processes
         self.executor = self._new_executor(settings.workers)
+        self._submitted = 0  # to `executor`: it is retired after `tasks_per_process` per process
+        self._retired: list[ProcessPoolExecutor] = []  # finishing their last parses
         self._alone_executor: ProcessPoolExecutor | None = None
         self._main: dict[int, _Task] = {}
         self._suspects: deque[_Task] = deque()
         self._alone: _Task | None = None
         self._tickets = itertools.count()
 
-    def _new_executor(self, workers: int) -> ProcessPoolExecutor:
+    def _new_executor(self, workers: int, max_tasks: int | None = None) -> ProcessPoolExecutor:
         # Never fork this process: its other threads (broker connections, the relay, logging)
         # may hold locks at that moment, which the child would wait on for ever. A fork server
         # starts clean, and makes a renewed pool cheap.
@@ -123,9 +128,7 @@ class ParsePool:
             mp_context=context,
             initializer=limit_process,
             initargs=(self.settings.memory,),
-            # Memory a big document took is not given back to the system by the allocator: a
-            # process is replaced after a while so that it cannot stay large for ever.
-            max_tasks_per_child=_TASKS_PER_PROCESS,
+            max_tasks_per_child=max_tasks,
         )
 
     @property
@@ -143,6 +146,7 @@ class ParsePool:
         have finished: then call `finished`."""
         task = _Task(next(self._tickets), job, notify)
         self._main[task.ticket] = task
+        self._retire_if_due()
         try:
             self._submit(self.executor, task)
         except BrokenProcessPool:  # broken by an earlier document: sort its tasks (and this one) out
@@ -205,16 +209,32 @@ class ParsePool:
         return [task.job for task in tasks]
 
     def renew(self) -> None:
-        """Replace the pool (its processes killed: one may hang in native code) by a fresh one."""
-        old = self.executor
-        self.executor = self._new_executor(self.settings.workers)
-        _kill(old)
+        """Replace the pool (its processes killed: one may hang in native code) by a fresh one;
+        the retired pools' processes are killed too (the document may be in one of them)."""
+        old, retired = self.executor, self._retired
+        self.executor, self._retired, self._submitted = self._new_executor(self.settings.workers), [], 0
+        for executor in [old, *retired]:
+            _kill(executor)
 
     def shutdown(self) -> None:
         """Stop the pools' processes, waiting for none of their work."""
-        _kill(self.executor)
+        for executor in [self.executor, *self._retired]:
+            _kill(executor)
         if self._alone_executor is not None:
             _kill(self._alone_executor)
+
+    def _retire_if_due(self) -> None:
+        """Replace the pool by a fresh one once its processes parsed their share; the old one
+        finishes the parses it holds, then its processes exit. The stdlib's own recycling
+        (`max_tasks_per_child`) starts a new process only once the old one has exited, and the
+        processes reach their count together: every parse then waited about two seconds."""
+        self._submitted += 1
+        if self._submitted <= self.settings.workers * self.settings.tasks_per_process:
+            return
+        old = self.executor
+        self.executor, self._submitted = self._new_executor(self.settings.workers), 1
+        old.shutdown(wait=False)
+        self._retired = [executor for executor in self._retired if _alive(executor)] + [old]
 
     def _submit(self, executor: ProcessPoolExecutor, task: _Task) -> None:
         future = executor.submit(self.parse, task.job)
@@ -260,7 +280,7 @@ class ParsePool:
         if self._alone is None and self._suspects:
             self._alone = self._suspects.popleft()
             if self._alone_executor is None:
-                self._alone_executor = self._new_executor(1)
+                self._alone_executor = self._new_executor(1, self.settings.tasks_per_process)
             try:
                 self._submit(self._alone_executor, self._alone)
             except BrokenProcessPool:
@@ -270,8 +290,14 @@ class ParsePool:
 
     def _renew_alone(self) -> None:
         if self._alone_executor is not None:
-            old, self._alone_executor = self._alone_executor, self._new_executor(1)
+            old, self._alone_executor = self._alone_executor, self._new_executor(1, self.settings.tasks_per_process)
             _kill(old)
+
+
+def _alive(executor: ProcessPoolExecutor) -> bool:
+    """Whether any process of a pool is still running."""
+    processes = dict(getattr(executor, "_processes", None) or {})
+    return any(process.is_alive() for process in processes.values())
 
 
 def _kill(executor: ProcessPoolExecutor) -> None:

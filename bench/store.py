@@ -58,7 +58,7 @@ POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Measured on this machine earlier: Core, one transaction per report.
 REFERENCE = {"sqlite": 1500.0, "postgresql": 370.0}
 # Children first: the tables the benchmark writes, emptied between runs.
-TABLES = ("outbox", "sightings", "issues", "cells", "contents", "reports")
+TABLES = ("outbox", "sightings", "issues", "cells", "contents", "paths", "reports")
 
 # The raw driver's statements: the columns of the Store's rows, in the same order.
 REPORT_COLUMNS = (

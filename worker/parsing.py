@@ -302,11 +302,13 @@ def _alive(executor: ProcessPoolExecutor) -> bool:
 
 def _kill(executor: ProcessPoolExecutor) -> None:
     # ProcessPoolExecutor has no public way to stop a process stuck in native code before 3.14.
+    # Killed first: on Python 3.12 a broken pool's manager thread holds the lock `shutdown` takes
+    # while it joins the processes it asked to terminate, and ours ignore SIGTERM (the parent decides).
     processes = dict(getattr(executor, "_processes", None) or {})
-    executor.shutdown(wait=False, cancel_futures=True)
     for process in processes.values():
         if process.is_alive():
             process.kill()
+    executor.shutdown(wait=False, cancel_futures=True)
     for process in processes.values():
         process.join(timeout=5)
 

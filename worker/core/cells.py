@@ -69,7 +69,8 @@ _MD_RULE = re.compile(r"\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?")
 _MD_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+>]\s+(?=[^\s|]))")
 _MD_MARKS = frozenset("#-*+>")
 _SPACE_RUN = re.compile(r" {2,}")
-# Every pattern of a number (and of page furniture, `\x0c` aside) holds a digit.
+# Every pattern of a number and of page furniture holds a digit (a lone form feed is furniture too,
+# but `tokenize_cell` strips it away before it gets here).
 _DIGIT = re.compile(r"\d")
 _MULTI_SPACE_NUMBERS = re.compile(r"\s+")
 

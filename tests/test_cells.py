@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.core import parse_bytes
-from worker.core.cells import Kind, text_to_rows, tokenize_cell
+from worker.core.cells import Kind, _tokenize, _tokenize_patterns, text_to_rows, tokenize_cell
 from worker.core.columns import Span, place_line, place_lines
 from worker.core.layout import _column_counter, read_space_aligned
 from worker.core.normalize import _MARKS, normalize, to_simplified
@@ -199,6 +199,19 @@ _TRICKY = (
     "\u0301\u0327\u3099\uff76\uff9e\u1100\u1161\uac00\u00e9\u212b\ufb01"  # what NFKC composes or folds
     "*_~[]:bookmark臺灣"  # emphasis, bookmarks, Traditional script
 )
+
+
+# Every character a cell's last may be, written out here rather than taken from `_MAY_END`: digits
+# of several scripts, units, blank marks, page furniture, letters and punctuation.
+_CELL_CHARS = "0123456789٣３①.,+-%/ 　万元件条个项次—―─_\\…·?？�□■空无\x0c行政许可第共页Page of。，、()（）"
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet=st.sampled_from(_CELL_CHARS), min_size=1, max_size=12))
+def test_text_cells_skip_the_patterns_only_where_none_can_match(cell: str) -> None:
+    cell = cell.strip()
+    if cell:
+        assert _tokenize(cell) == _tokenize_patterns(cell)
 
 
 @settings(max_examples=300, deadline=None)

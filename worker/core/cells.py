@@ -6,6 +6,7 @@ the alignment.
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
@@ -73,6 +74,9 @@ _SPACE_RUN = re.compile(r" {2,}")
 # but `tokenize_cell` strips it away before it gets here).
 _DIGIT = re.compile(r"\d")
 _MULTI_SPACE_NUMBERS = re.compile(r"\s+")
+# The last characters the patterns of `_tokenize` can match besides digits: units (`_UNIT`), blank
+# marks (`_BLANK`, `_LABEL_THEN_BLANK`), page furniture's `页`, `-`, `—` and form feed, and `无`.
+_MAY_END = frozenset("万元件条个项次-—―─_/\\.…·?？�□■空页\x0c无")
 
 
 def text_to_rows(text: str) -> list[list[str]]:
@@ -84,18 +88,24 @@ def text_to_numbered_rows(text: str) -> tuple[list[list[str]], list[int]]:
     """Lines of raw cells, and the 1-based line of the text each came from (its evidence)."""
     rows: list[list[str]] = []
     numbers: list[int] = []
-    # A form feed ends a page, not a line: it must not shift the line numbers people see.
-    for number, raw in enumerate(text.split("\n"), start=1):
-        for piece in raw.split("\x0c") if "\x0c" in raw else (raw,):
-            # Trailing tabs are the empty cells at the end of a row: kept, they say where values are.
-            line = piece.rstrip(" ") if "\t" in piece else piece.rstrip()
-            stripped = line.lstrip()
-            if not stripped or ("---" in stripped and _MD_RULE.fullmatch(stripped)):
-                continue
-            if stripped[0] in _MD_MARKS and not _FURNITURE.fullmatch(stripped):  # `- 2 -` is a page number
-                line = _MD_PREFIX.sub("", line)
-            rows.append(_split_line(line))
+    pieces: Iterable[tuple[int, str]] = enumerate(text.split("\n"), start=1)
+    if "\x0c" in text:
+        # A form feed ends a page, not a line: it must not shift the line numbers people see.
+        pieces = [(number, piece) for number, raw in pieces for piece in raw.split("\x0c")]
+    for number, piece in pieces:
+        # Trailing tabs are the empty cells at the end of a row: kept, they say where values are.
+        line = piece.rstrip(" ") if "\t" in piece else piece.rstrip()
+        stripped = line.lstrip()
+        if not stripped or ("---" in stripped and _MD_RULE.fullmatch(stripped)):
+            continue
+        if stripped[0] in _MD_MARKS and not _FURNITURE.fullmatch(stripped):  # `- 2 -` is a page number
+            line = _MD_PREFIX.sub("", line)
+        elif "\t" not in line and "|" not in line and "  " not in stripped:
+            rows.append([stripped])  # one cell (`_split_line`'s first case): prose, a lone label or value
             numbers.append(number)
+            continue
+        rows.append(_split_line(line))
+        numbers.append(number)
     return rows, numbers
 
 
@@ -120,19 +130,16 @@ def _split_line(line: str) -> list[str]:
 
 def _split_cells(parts: list[str], line: str) -> list[str]:
     """A line's separated parts as cells: each part split again on runs of spaces."""
-    cells: list[str] = []
-    for part in parts:
-        part = part.strip()
-        if "  " in part:
-            cells.extend(_SPACE_RUN.split(part))
-        else:
-            cells.append(part)
+    cells = [part.strip() for part in parts]
+    if "  " in line:
+        cells = [c for cell in cells for c in (_SPACE_RUN.split(cell) if "  " in cell else (cell,))]
     # One cell and separators around it (`\t0`, `规章 |`): indentation, not empty cells; but
     # `行政事业性收费 2\t` (a label fused with its value) keeps the empty cell after it.
-    filled = [c for c in cells if c]
-    if len(filled) == 1:
-        start = cells.index(filled[0])
-        return cells[start:] if "\t" in line else filled
+    if len(cells) > 1 and len(cells) - cells.count("") == 1:
+        start = 0
+        while not cells[start]:
+            start += 1
+        return cells[start:] if "\t" in line else [cells[start]]
     return cells
 
 
@@ -183,7 +190,8 @@ def tokenize_lines(rows: list[list[str]], origins: list[Where | None]) -> tuple[
     placed: list[LineWhere] = []
     for row, origin in zip(rows, origins, strict=True):
         tokens = tokenize_cell(row[0]) if len(row) == 1 else tuple(chain.from_iterable(map(tokenize_cell, row)))
-        if _filled(tokens):
+        # `_filled`, its first test written out: most lines start with a filled cell.
+        if tokens and (tokens[0].kind is not _EMPTY or _filled(tokens)):
             lines.append(tokens)
             placed.append((origin,) * len(tokens))
     return lines, placed
@@ -209,6 +217,16 @@ def tokenize_cell(cell: str) -> tuple[Token, ...]:
 def _tokenize(cell: str) -> list[Token]:
     if not cell:
         return [Token(Kind.EMPTY, "")]
+    last = cell[-1]
+    if not last.isdecimal() and last not in _MAY_END:
+        # Every pattern below matches whole cells, and each ends in a digit (`\d`, the decimal
+        # digits `isdecimal` tells), a unit, a blank mark or `页`: prose ending in `。` is text.
+        return [Token(Kind.TEXT, cell)]
+    return _tokenize_patterns(cell)
+
+
+def _tokenize_patterns(cell: str) -> list[Token]:
+    """`_tokenize` of a filled cell by its patterns, one after another."""
     if not _DIGIT.search(cell):
         return _tokenize_letters(cell)
     if _FURNITURE.fullmatch(cell):

@@ -140,15 +140,21 @@ class Aligner:
         numbered: set[str] = set()
         for fill, printed, row_key in zip(self.fills, entries, _row_keys(self.template), strict=True):
             table = fill.row.table
-            if fill.labelled and _any_value(printed):
+            values = [p for p in printed if p[0].is_value]
+            if fill.labelled and values:
                 with_values[table] += 1
-            if table not in numbered and _any_number(printed):
+            if table not in numbered and _any_number(values):  # a number is a value
                 numbered.add(table)
-            placed, doubt = _cells_of(printed, fill.row)
+            placed, doubt = _cells_of(printed, fill.row, values)
             if doubt is not None:  # the row is left null, every cell of it for this reason
                 for key in fill.row.keys:
                     cells[key] = None
                     doubts[key] = doubt
+            elif placed is values:  # the row's values, as many as its columns: the common case
+                for key, (token, origin) in zip(fill.row.keys, values, strict=True):
+                    cells[key] = token
+                    if origin is not None:
+                        where[key] = origin
             else:
                 for key, item in zip(fill.row.keys, placed, strict=True):
                     if item is None:
@@ -354,14 +360,17 @@ def _fits(values: list[Placed], row: Row) -> bool:
     return count > 0 and len(_trim(values, row.width)) == row.width
 
 
-def _cells_of(entries: list[Placed], row: Row) -> tuple[list[Placed | None], str | None]:
-    """A row's cells from what was printed for it, and why they were left null if they were."""
+def _cells_of(entries: list[Placed], row: Row, values: list[Placed]) -> tuple[Sequence[Placed | None], str | None]:
+    """A row's cells from what was printed for it (`values`: its values alone, a list of its
+    own), and why they were left null if they were. As many values as columns come back as
+    `values` itself."""
     width = row.width
-    values = [p for p in entries if p[0].is_value]
     if not values:
         return [None] * width, None
-    if len(values) == width or (row.table == TABLE_REVIEW and len(values) > width):
-        return list(values[:width]), None
+    if len(values) == width:
+        return values, None
+    if row.table == TABLE_REVIEW and len(values) > width:
+        return values[:width], None
     cells = _trim(entries, width)
     if len(cells) == width:
         return [p if p[0].is_value else None for p in cells], None

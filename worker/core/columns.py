@@ -279,12 +279,11 @@ def overlapped(span: Span, bands: Sequence[Span], ends: Sequence[float]) -> list
 def place_sorted(values: Sequence[Span], bands: Sequence[Span]) -> Placement:
     """`place_line` for bands that run left to right without overlapping each other (as the
     inferences here return them), finding each value's bands by bisection."""
-    return _place(values, [(band.x0, band.x1) for band in bands], [band.x1 for band in bands])
+    return _place(values, bands, [band.x1 for band in bands])
 
 
 def place_lines(lines: Sequence[Sequence[Span]], bands: Sequence[Span]) -> list[Placement]:
     """`place_sorted` for every line of a table, in the same bands."""
-    edges = [(band.x0, band.x1) for band in bands]
     ends = [band.x1 for band in bands]
     # Lines of a table often print their values at the same places (a column of zeros, counted
     # right): such a line is placed once, its placement kept for the others.
@@ -294,7 +293,7 @@ def place_lines(lines: Sequence[Sequence[Span]], bands: Sequence[Span]) -> list[
         key = tuple(values)
         placement = placed.get(key)
         if placement is None:
-            placement = placed[key] = _place(values, edges, ends)
+            placement = placed[key] = _place(values, bands, ends)
         out.append(placement)
     return out
 

@@ -102,25 +102,27 @@ def _wide() -> re.Pattern[str]:
     return re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in ranges) + "]")
 
 
-def _cells(src: str, norm: str) -> list[Cell]:
-    """A line's cells: runs of text apart by two spaces or more; values split off on their own."""
-    runs = _Runs(src)
+@lru_cache(maxsize=2048)
+def _cells(src: str, norm: str) -> tuple[Cell, ...]:
+    """A line's cells: runs of text apart by two spaces or more; values split off on their own.
+
+    Cached (the cells are immutable): a form's headers and headings recur report after report."""
+    column = _Runs(src).column
     cells: list[Cell] = []
     for chunk in _CHUNK.finditer(norm):
         text = chunk.group()
         if " " not in text:  # one word: the common case
-            value = _is_value(text, not cells)
+            value = _is_value(text) and (text != _NONE or bool(cells))  # `_value(text, not cells)`
             if value or tokenize_cell(text):
                 a, b = chunk.span()
-                cells.append(_new_cell(Cell, (text, a, b, runs.column(a), runs.column(b), value)))
+                cells.append(_new_cell(Cell, (text, a, b, column(a), column(b), value)))
             continue
         if not tokenize_cell(text):
             continue  # page furniture: `- 3 -`, `1/29`
-        column = runs.column
         words = [(m.start() + chunk.start(), m.end() + chunk.start()) for m in _WORD.finditer(chunk.group())]
         words = _with_units(norm, words)
         first = not cells
-        kinds = [_is_value(norm[a:b], first and i == 0) for i, (a, b) in enumerate(words)]
+        kinds = [_value(norm[a:b], first and i == 0) for i, (a, b) in enumerate(words)]
         tail = len(kinds)
         while tail > 0 and kinds[tail - 1]:
             tail -= 1
@@ -129,7 +131,7 @@ def _cells(src: str, norm: str) -> list[Cell]:
             cells.append(_new_cell(Cell, (norm[a:b], a, b, column(a), column(b), False)))
         for a, b in words[tail:]:
             cells.append(_new_cell(Cell, (norm[a:b], a, b, column(a), column(b), True)))
-    return cells
+    return tuple(cells)
 
 
 # Cells built at C speed: a named tuple's generated `__new__` is a Python function, called per cell.
@@ -179,7 +181,11 @@ def _same(offset: int) -> int:
 
 @lru_cache(maxsize=1)
 def _wide_runs() -> re.Pattern[str]:
-    return re.compile(_wide().pattern + "+")
+    # Led by one plain range holding every wide character (`_wide` starts at U+1100), checked
+    # again behind it: the regex engine skips to such a character at C speed, where a pattern led
+    # by a repeat is tried at every offset (a line of values is mostly spaces).
+    wide = _wide().pattern
+    return re.compile(f"[\u1100-\uffff](?<={wide}){wide}*")
 
 
 def _with_units(text: str, words: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -193,11 +199,15 @@ def _with_units(text: str, words: list[tuple[int, int]]) -> list[tuple[int, int]
     return out
 
 
-@lru_cache(maxsize=65536)
-def _is_value(text: str, first: bool) -> bool:
+def _value(text: str, first: bool) -> bool:
     """A number or a blank mark; a `无` that starts its line may be a character of a label."""
-    if text == _NONE and first:
-        return False
+    return _is_value(text) and not (first and text == _NONE)
+
+
+@lru_cache(maxsize=65536)
+def _is_value(text: str) -> bool:
+    """A number or a blank mark, wherever it stands (`_value`): one argument, so that the cache's
+    key is the text itself rather than a tuple built per call."""
     tokens = tokenize_cell(text)
     return bool(tokens) and all(t.kind in (Kind.NUMBER, Kind.BLANK) for t in tokens)
 
@@ -219,15 +229,23 @@ def _tables(lines: Sequence[Line]) -> list[tuple[list[int], list[int]]]:
         if current and line.page != lines[current[-1]].page:
             tables.append((current, above))
             current, above = [], []
-        labels = not line.values and all(_part_of_a_row(c.text) for c in line.cells)
-        if line.values or (current and labels):
+        if line.values:
+            current.append(i)
+            continue
+        lone = len(line.cells) == 1 and len(line.cells[0].text) >= LONE_HEADER
+        if lone and not current and not above:
+            # A heading or prose with no table open and nothing above: as a label line or not, it
+            # changes nothing, so its text (new in every report) need not be looked up as one.
+            continue
+        labels = all(_part_of_a_row(c.text) for c in line.cells)
+        if current and labels:
             current.append(i)
         elif current:
             tables.append((current, above))
             current, above = [], [i]
         elif labels:
             continue  # the head of a wrapped label before the table's first values
-        elif len(line.cells) == 1 and len(line.cells[0].text) >= LONE_HEADER:
+        elif lone:
             above = []  # a heading or prose: the next table's header is below it
         else:
             above.append(i)

@@ -5,9 +5,11 @@ table's values get their columns (`worker.core.columns`, as the PDF reader's do)
 lines them up is chosen, and each line of values comes out with one cell per column.
 """
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import NamedTuple
 
 from worker.core.columns import (
@@ -55,7 +57,7 @@ class Line:
 
     number: int
     page: int
-    cells: list[Cell]
+    cells: tuple[Cell, ...]
     # The cells that are values, and the index of the first (-1: none): asked for again and
     # again, and a line's cells never change.
     values: list[Cell] = field(init=False, repr=False, compare=False)
@@ -157,15 +159,28 @@ def _last_over(rows: list[list[tuple[str, Extent]]], k: int, span: Extent) -> tu
 _header_piece = lru_cache(maxsize=4096)(header_piece)
 
 
+@lru_cache(maxsize=256)
+def _header_leaves(rows: tuple[tuple[tuple[Cell, ...], bool], ...], metric: str) -> tuple[Span, ...]:
+    """The leaves of header lines, each line's cells with whether its first cell heads the labels
+    (left out). Cached: a form's header lines recur report after report (`layout` caches a line's
+    cells, so that the same lines are the same tuples)."""
+    at = _extent(metric)
+    heads = [[(c.text, at(c)) for c in (cells[1:] if labels else cells)] for cells, labels in rows]
+    return tuple(_leaves(_stacked(heads))) if heads else ()
+
+
 def _leaves(heads: list[Extent]) -> list[Span]:
     """Headers over one column: no narrower header stands under them (`法人或其他组织` spans five);
     two at one place (`申请人情况` centred over `社会公益组`) are one."""
     unique = sorted(set(heads))
+    starts = [h0 for h0, _ in unique]
     leaves = []
     for h0, h1 in unique:
         low, high, width = h0 - 1, h1 + 1, h1 - h0
-        for o0, o1 in unique:
-            if o0 >= low and o1 <= high and o1 - o0 < width:
+        # Only a header starting within `low`..`high` can lie inside this one (a header ends
+        # after it starts): the others are not looked at, a wide table has dozens of headers.
+        for o0, o1 in unique[bisect_left(starts, low) : bisect_right(starts, high)]:
+            if o1 <= high and o1 - o0 < width:
                 break
         else:
             leaves.append(Span(h0, h1))
@@ -185,9 +200,12 @@ class _Count:
 
 
 def _extent(metric: str) -> Callable[[Cell], Extent]:
-    if metric == "cols":
-        return lambda c: (c.col0, c.col1)
-    return lambda c: (c.char0, c.char1)
+    # `(c.col0, c.col1)` or `(c.char0, c.char1)`, at C speed: asked for every header cell.
+    return _COLS if metric == "cols" else _CHARS
+
+
+_COLS: Callable[[Cell], Extent] = itemgetter(Cell._fields.index("col0"), Cell._fields.index("col1"))
+_CHARS: Callable[[Cell], Extent] = itemgetter(Cell._fields.index("char0"), Cell._fields.index("char1"))
 
 
 class Table:
@@ -200,7 +218,7 @@ class Table:
         self.best = _Count("cols", (), [], ())
         self.settled = False
         self.counts: list[_Count] = []
-        self._heads: dict[str, list[Span]] = {}
+        self._heads: dict[str, tuple[Span, ...]] = {}
         counts = {len(lines[i].values) for i in self.region}
         if len(counts) == 1 and all(len(self._headers(m)) <= min(counts) for m in METRICS):
             return  # every line prints every column its headers show: the order places the values
@@ -253,14 +271,14 @@ class Table:
         # Ties go to display columns (listed first): the count the offsets most often are in.
         return _Count(metric, headed, placements, (placed, -loose, -found, -_misfit(headed, leaves)), len(leaves))
 
-    def _headers(self, metric: str) -> list[Span]:
+    def _headers(self, metric: str) -> tuple[Span, ...]:
         """The header cells over single columns of values, from the lines above the table."""
         heads = self._heads.get(metric)
         if heads is None:
             heads = self._heads[metric] = self._find_headers(metric)
         return heads
 
-    def _find_headers(self, metric: str) -> list[Span]:
+    def _find_headers(self, metric: str) -> tuple[Span, ...]:
         at = _extent(metric)
         # The first header cell of a table with labels, nearer the labels than the values, heads
         # the labels (`信息内容`, the note of table 三), not a column of values.
@@ -270,14 +288,13 @@ class Table:
         labels = [at(line.cells[line.first - 1])[1] for line in region if line.first]
         left = min([at(line.cells[line.first])[0] for line in region])
         middle = (max(labels) + left) / 2 if labels else -1.0
-        rows: list[list[tuple[str, Extent]]] = []
+        rows: list[tuple[tuple[Cell, ...], bool]] = []
         for i in self.above[-_HEADER_LINES:]:
             cells = self.lines[i].cells
             if len(cells) == 1 and len(cells[0].text) >= LONE_HEADER:
                 continue
-            heads = [(c.text, at(c)) for c in cells]
-            rows.append(heads[1:] if sum(heads[0][1]) / 2 < middle else heads)
-        return _leaves(_stacked(rows)) if rows else []
+            rows.append((cells, sum(at(cells[0])) / 2 < middle))
+        return _header_leaves(tuple(rows), metric)
 
     def rows(self) -> list[tuple[int, list[str]]]:
         """Each line of values as cells: its text before the values, one cell per column (or,

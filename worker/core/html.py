@@ -37,8 +37,12 @@ _BLOCK_WRAPPER = re.compile(
 _INLINE_WRAPPER = re.compile(
     r"<\s*/?\s*(?:span|font|a|b|strong|em|i|u|small|big|label|abbr|ins|o:p)\b[^>]*>", re.IGNORECASE
 )
-_WS = re.compile(r"[ \t\r\n\f\u00a0\u3000]+")
+# One class then a star, not `[…]+`: a pattern that opens with a class lets the regex engine skip
+# ahead to the next white space in C instead of trying a match at every character of the text.
+_WS = re.compile(r"[ \t\r\n\f\u00a0\u3000][ \t\r\n\f\u00a0\u3000]*")
 _SPAN = re.compile(r"\s*(\d{1,6})")
+# Where a block splits a cell's text: libxml2 text never holds a NUL character.
+_BREAK = "\0"
 _HTML_SNIFF = re.compile(r"<\s*(?:html|body|table|div|p|br|head|meta|!doctype)\b", re.IGNORECASE)
 
 # lxml ships no type information: its elements are typed as Any here.
@@ -100,56 +104,65 @@ class _Out:
             self.buffer.append(data)
 
     def flush(self) -> None:
+        if not self.buffer:  # most blocks open or close right after another
+            return
         line = _WS.sub(" ", "".join(self.buffer)).strip()
         self.buffer.clear()
         if line:
             self.rows.append([line])
             self.where.append([None])
 
-    def table(self, lines: list[list[str]], columns: list[list[int]]) -> None:
+    def table(self, lines: list[list[str]], columns: list[tuple[int, ...]]) -> None:
         self.tables += 1
         for r, (line, starts) in enumerate(zip(lines, columns, strict=True), start=1):
             self.rows.append(line)
-            self.where.append([_cell_where(self.tables, r, c + 1) for c in starts])
+            self.where.append(list(_row_where(self.tables, r, starts)))
+
+
+@lru_cache(maxsize=8192)
+def _row_where(table: int, row: int, starts: tuple[int, ...]) -> tuple[Where, ...]:
+    # Evidence is frozen and compared by value: the grids of reports repeat the same rows.
+    return tuple(_cell_where(table, row, column + 1) for column in starts)
 
 
 @lru_cache(maxsize=65536)
 def _cell_where(table: int, row: int, column: int) -> Where:
-    # Evidence is frozen and compared by value: the grids of reports repeat the same cells.
     return Where(table=table, row=row, column=column)
 
 
 def _walk(root: Element, out: _Out) -> None:
     """Document order without recursion: content nested any depth is read, never dropped."""
     out.text(root.text)
-    stack: list[tuple[bool, Element]] = [(False, child) for child in reversed(root)]
+    # Elements still to open and, above the children of each element opened, its closing: whether
+    # it ends a line, and its tail. Children come as one slice: an iterator per element costs more.
+    stack: list[Element | tuple[bool, str | None]] = root[::-1]
     while stack:
-        closing, element = stack.pop()
-        tag = element.tag
-        if closing:
-            if tag in _BLOCK:
+        element = stack.pop()
+        if isinstance(element, tuple):
+            block, tail = element
+            if block:
                 out.flush()
-            out.text(element.tail)
-        elif tag in _SKIP:
+            out.text(tail)
+            continue
+        tag = element.tag
+        if tag in _SKIP:
             out.text(element.tail)
         elif tag == "table" and element.find(".//table") is None:
             out.flush()
             out.table(*_grid(element))
             out.text(element.tail)
-        elif len(element):
-            if tag in _BLOCK:
-                out.flush()
-            out.text(element.text)
-            stack.append((True, element))
-            stack.extend((False, child) for child in reversed(element))
-        else:  # a leaf (a `<p>` of prose, a `<br>`): opened and closed at once
+        else:
             block = tag in _BLOCK
             if block:
                 out.flush()
             out.text(element.text)
-            if block:
-                out.flush()
-            out.text(element.tail)
+            if len(element):
+                stack.append((block, element.tail))
+                stack.extend(element[::-1])
+            else:  # a leaf (a `<p>` of prose, a `<br>`): opened and closed at once
+                if block:
+                    out.flush()
+                out.text(element.tail)
 
 
 def _rows_of(table: Element) -> list[Element]:
@@ -162,82 +175,104 @@ def _rows_of(table: Element) -> list[Element]:
     return rows
 
 
-def _span(value: str, limit: int) -> int:
-    digits = _SPAN.match(value)
-    return max(1, min(int(digits.group(1)) if digits else 1, limit))
-
-
-def _grid(table: Element) -> tuple[list[list[str]], list[list[int]]]:
+def _grid(table: Element) -> tuple[list[list[str]], list[tuple[int, ...]]]:
     """Expand spans: a colspan is one cell; a rowspan leaves an empty cell in the rows it covers,
     so that the values of those rows keep their columns. Also gives each cell's grid column."""
     rows = _rows_of(table)
-    covered: set[tuple[int, int]] = set()
+    # Grid columns covered by a rowspan from above, by row: most rows have none.
+    covered: dict[int, set[int]] = {}
     lines: list[list[str]] = []
-    columns: list[list[int]] = []
+    columns: list[tuple[int, ...]] = []
     for r, row in enumerate(rows):
         line: list[str] = []
         starts: list[int] = []
+        taken = covered.pop(r, None)
         col = 0
-        for cell in row:
+        for cell in row[:]:
             if cell.tag not in _CELL:
                 continue
-            while covered and (r, col) in covered:
+            while taken and col in taken:
                 line.append("")
                 starts.append(col)
                 col += 1
-            # Most cells span nothing: no attribute, a span of 1 (never more than the rows left).
-            rowspan = colspan = 1
+            colspan = 1
             if cell.attrib:  # one call tells most cells, which have no attribute at all
-                span = cell.get("rowspan")
-                rowspan = 1 if span is None else min(_span(span, _MAX_ROWSPAN), len(rows) - r)
-                span = cell.get("colspan")
-                colspan = 1 if span is None else _span(span, _MAX_COLSPAN)
-            line.append(_cell_text(cell))
+                rowspan, colspan = _spans(cell, len(rows) - r)
+                for below in range(r + 1, r + rowspan):
+                    covered.setdefault(below, set()).update(range(col, col + colspan))
+            text = _cell_text(cell) if len(cell) else (cell.text or "").strip()
+            # Letters and digits alone (`0`, `规章`) hold no white space to fold: most cells.
+            line.append(text if text.isalnum() else _WS.sub(" ", text))
             starts.append(col)
-            if rowspan > 1:
-                covered.update((r + dr, col + dc) for dr in range(1, rowspan) for dc in range(colspan))
             col += colspan
-        while covered and (r, col) in covered:
+        while taken and col in taken:
             line.append("")
             starts.append(col)
             col += 1
         lines.append(line)
-        columns.append(starts)
+        columns.append(tuple(starts))
     return lines, columns
 
 
+def _spans(cell: Element, rows_left: int) -> tuple[int, int]:
+    """A cell's rowspan (never more than the rows left) and colspan: 1 when unset."""
+    span = cell.get("rowspan")
+    rowspan = 1 if span is None else min(_span(span, _MAX_ROWSPAN), rows_left)
+    span = cell.get("colspan")
+    return rowspan, 1 if span is None else _span(span, _MAX_COLSPAN)
+
+
+@lru_cache(maxsize=1024)
+def _span(value: str, limit: int) -> int:
+    # Pages repeat a few spans (`2`, `3`): the pattern runs once for each.
+    digits = _SPAN.match(value)
+    return max(1, min(int(digits.group(1)) if digits else 1, limit))
+
+
 def _cell_text(cell: Element) -> str:
-    if not len(cell):  # text alone, the common cell: no pieces to glue
-        text = (cell.text or "").strip()
-        # Letters and digits alone (`0`, `规章`) hold no white space to fold: most cells.
-        return text if text.isalnum() else _WS.sub(" ", text)
-    pieces = [""]
-    _collect(cell, pieces)
-    text = ""
-    for piece in pieces:
-        piece = piece.strip()
-        if not piece:
-            continue
-        # Pieces of one cell split by <br>/<p> are one label (`商业<br>企业`); keep a space only
-        # between two pieces that would otherwise glue digits or Latin words together.
-        glue = " " if text and text[-1].isascii() and text[-1].isalnum() and piece[0].isascii() else ""
-        text += glue + piece
-    # Letters and digits alone hold no white space to fold (`0` in its `<p><span>`).
-    return text if text.isalnum() else _WS.sub(" ", text)
+    """The text of a cell with markup inside: its pieces between blocks, stripped and glued."""
+    text = cell.text
+    parts = [text] if text else []
+    _collect(cell, parts)
+    # Breaks at either end split nothing off (`<td><p>0</p></td>`, the common case): dropped first.
+    text = "".join(parts).strip(_BREAK)
+    if _BREAK not in text:
+        return text.strip()
+    pieces = list(filter(None, map(str.strip, text.split(_BREAK))))
+    return pieces[0] if len(pieces) == 1 else _glue(pieces)
 
 
-def _collect(element: Element, pieces: list[str]) -> None:
-    if element.text:
-        pieces[-1] += element.text
-    for child in element:
+def _glue(pieces: list[str]) -> str:
+    """Pieces of one cell split by <br>/<p> are one label (`商业<br>企业`): glued with a space only
+    where they would otherwise glue digits or Latin words together."""
+    text = pieces[0] if pieces else ""
+    for piece in pieces[1:]:
+        last = text[-1]
+        text += " " + piece if last.isascii() and last.isalnum() and piece[0].isascii() else piece
+    return text
+
+
+def _collect(element: Element, parts: list[str]) -> None:
+    """The text below `element`, a break around each block, nothing of a skipped element but its tail."""
+    # A slice of the children costs less than an iterator over them.
+    for child in element[:]:
         tag = child.tag
         if tag in _SKIP:
             pass
         elif tag in _BLOCK:
-            pieces.append("")
-            _collect(child, pieces)
-            pieces.append("")
+            parts.append(_BREAK)
+            text = child.text
+            if text:
+                parts.append(text)
+            if len(child):
+                _collect(child, parts)
+            parts.append(_BREAK)
         else:
-            _collect(child, pieces)
-        if child.tail:
-            pieces[-1] += child.tail
+            text = child.text
+            if text:
+                parts.append(text)
+            if len(child):
+                _collect(child, parts)
+        tail = child.tail
+        if tail:
+            parts.append(tail)

@@ -73,7 +73,6 @@ _SPACE_RUN = re.compile(r" {2,}")
 # Every pattern of a number and of page furniture holds a digit (a lone form feed is furniture too,
 # but `tokenize_cell` strips it away before it gets here).
 _DIGIT = re.compile(r"\d")
-_MULTI_SPACE_NUMBERS = re.compile(r"\s+")
 # The last characters the patterns of `_tokenize` can match besides digits: units (`_UNIT`), blank
 # marks (`_BLANK`, `_LABEL_THEN_BLANK`), page furniture's `页`, `-`, `—` and form feed, and `无`.
 _MAY_END = frozenset("万元件条个项次-—―─_/\\.…·?？�□■空页\x0c无")

@@ -21,7 +21,9 @@ _INNER_NUMBERING = re.compile(r"(?<=[^\s(（])\s*(?=\([一二三四五六七八�
 _DIGIT = re.compile(r"\d")
 # Letters of a numbered label's head that identify it (`3.危及“三安` → 3.危及“三安全一稳定”).
 _HEAD = 3
-_NOT_LETTER = re.compile(r"[^\u4e00-\u9fffA-Za-z]+")
+# One class then a star, not `[…]+`: a pattern led by a class lets the regex engine skip to the
+# next match at C speed, where one led by a repeat is tried at every character (Python 3.11).
+_NOT_LETTER = re.compile(r"[^\u4e00-\u9fffA-Za-z][^\u4e00-\u9fffA-Za-z]*")
 # OCR look-alikes of the form's characters (seed 003's `T政处罚`): read as the character printed.
 _LOOKALIKES = (("己", "已"), ("末", "未"), ("入", "人"), ("曰", "日"))
 _OCR_XING = re.compile(r"[Tt丁](?=政)")

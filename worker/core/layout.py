@@ -27,8 +27,9 @@ from worker.core.layout_columns import LONE_HEADER, Cell, Line, Table
 _MIN_LINES = 3
 _UNITS = frozenset(("万", "万元", "元", "件", "个", "项", "条", "次"))
 _NONE = "无"
-_CHUNK = re.compile(r"[^ \t]+(?: [^ \t]+)*")
-_WORD = re.compile(r"[^ \t]+")
+# Led by a class, not a repeat (`[^ \t]+`): the regex engine then skips spaces at C speed.
+_CHUNK = re.compile(r"[^ \t][^ \t]*(?: [^ \t]+)*")
+_WORD = re.compile(r"[^ \t][^ \t]*")
 
 
 def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list[int]] | None:

@@ -225,15 +225,30 @@ def _tokenize(cell: str) -> list[Token]:
 
 
 def _tokenize_patterns(cell: str) -> list[Token]:
-    """`_tokenize` of a filled cell by its patterns, one after another."""
-    if not _DIGIT.search(cell):
-        return _tokenize_letters(cell)
-    if _FURNITURE.fullmatch(cell):
-        return []
+    """`_tokenize` of a filled cell by its patterns, one after another; those of numbers and of
+    page furniture only for a cell with a digit (each of them holds one)."""
     if cell == "无":
         return [Token(Kind.NUMBER, cell, Decimal(0))]
     if _BLANK.fullmatch(cell):
         return [Token(Kind.BLANK, cell)]
+    digits = _DIGIT.search(cell) is not None
+    if digits:
+        numbers = _tokenize_numbers(cell)
+        if numbers is not None:
+            return numbers
+    lost = _LABEL_THEN_BLANK.fullmatch(cell)
+    if lost:
+        return [Token(Kind.TEXT, lost.group(1)), Token(Kind.BLANK, lost.group(2))]
+    glued = _LABEL_GLUED.fullmatch(cell) if digits else None
+    if glued:
+        return [Token(Kind.TEXT, glued.group(1)), _number(glued.group(2), None, glued.group(2))]
+    return [Token(Kind.TEXT, cell)]
+
+
+def _tokenize_numbers(cell: str) -> list[Token] | None:
+    """Page furniture (no tokens), numbers, or text ending in numbers; None for none of them."""
+    if _FURNITURE.fullmatch(cell):
+        return []
     single = _NUMBER.fullmatch(cell)
     if single:
         return [_number(single.group(1), single.group(2), cell)]
@@ -242,25 +257,7 @@ def _tokenize_patterns(cell: str) -> list[Token]:
     split = _TEXT_THEN_NUMBERS.fullmatch(cell)
     if split:
         return [Token(Kind.TEXT, split.group(1)), *(_number_token(p) for p in _split_numbers(split.group(2)))]
-    lost = _LABEL_THEN_BLANK.fullmatch(cell)
-    if lost:
-        return [Token(Kind.TEXT, lost.group(1)), Token(Kind.BLANK, lost.group(2))]
-    glued = _LABEL_GLUED.fullmatch(cell)
-    if glued:
-        return [Token(Kind.TEXT, glued.group(1)), _number(glued.group(2), None, glued.group(2))]
-    return [Token(Kind.TEXT, cell)]
-
-
-def _tokenize_letters(cell: str) -> list[Token]:
-    """`_tokenize` for a cell without a digit (prose, labels): the patterns that need one skipped."""
-    if cell == "无":
-        return [Token(Kind.NUMBER, cell, Decimal(0))]
-    if _BLANK.fullmatch(cell):
-        return [Token(Kind.BLANK, cell)]
-    lost = _LABEL_THEN_BLANK.fullmatch(cell)
-    if lost:
-        return [Token(Kind.TEXT, lost.group(1)), Token(Kind.BLANK, lost.group(2))]
-    return [Token(Kind.TEXT, cell)]
+    return None
 
 
 def _split_numbers(text: str) -> list[str]:

@@ -103,6 +103,9 @@ class Figures:
     cpu_reports_per_s: float | None = None
     decode_opencc_cpu_ms: float | None = None
     cpu_parse_over_decode_opencc: float | None = None
+    # Decoding and OpenCC alone (no NFKC), best pass, and the parse over it.
+    decode_t2s_cpu_ms: float | None = None
+    cpu_parse_over_decode_t2s: float | None = None
     shapes_cpu_ms: dict[str, float] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     error: str | None = None
@@ -190,6 +193,13 @@ def decode(data: bytes) -> str:
 def decode_and_convert(data: bytes, _filename: str) -> str:
     """The floor of any parse: decode, Traditional→Simplified, width folding."""
     return unicodedata.normalize("NFKC", T2S.convert(decode(data)))
+
+
+def decode_and_opencc(data: bytes, _filename: str) -> str:
+    """The floor without its width folding: most of the floor is NFKC over the whole text (a
+    full-width comma anywhere makes `unicodedata` rebuild all of it), which the parser avoids;
+    this part every parse pays as it is."""
+    return str(T2S.convert(decode(data)))
 
 
 class SampleStream:
@@ -321,6 +331,7 @@ def measure(name: str, stream: SampleStream, seconds: float) -> Figures:
         return Figures(name, len(samples), mean_kb, floor.mean_ms, error=f"{type(error).__name__}: {error}")
     # The floor over the very passes the parse ran over (fixed sets: repeated, it caches nothing).
     floor_run = time_passes(decode_and_convert, stream, seconds, None if stream.fixed else run.passes)
+    bare = time_passes(decode_and_opencc, stream, seconds, None if stream.fixed else run.passes).best
     parse, parse_cpu, floor, floor_cpu = run.timing, run.best, floor_run.timing, floor_run.best
     bytes_per_s = run.bytes / parse.seconds
     return Figures(
@@ -338,6 +349,8 @@ def measure(name: str, stream: SampleStream, seconds: float) -> Figures:
         cpu_reports_per_s=parse_cpu.cpu_per_second,
         decode_opencc_cpu_ms=floor_cpu.cpu_ms,
         cpu_parse_over_decode_opencc=parse_cpu.cpu_ms / floor_cpu.cpu_ms,
+        decode_t2s_cpu_ms=bare.cpu_ms,
+        cpu_parse_over_decode_t2s=parse_cpu.cpu_ms / bare.cpu_ms,
         shapes_cpu_ms=shapes,
         statuses=counts,
         error=None,
@@ -384,6 +397,11 @@ def print_table(figures: list[Figures], notes: list[str], seconds: float) -> Non
         else:
             met = "met" if (f.per_s_at_10kb or 0) >= GOAL_PER_SECOND else "NOT met"
             print(f"{f.name}: goal {met} at 10 KB; results {f.statuses}")
+            if f.decode_t2s_cpu_ms is not None and f.cpu_parse_over_decode_t2s is not None:
+                print(
+                    f"{f.name}: the floor without NFKC (decoding and OpenCC alone): CPU ms {f.decode_t2s_cpu_ms:.3f}, "
+                    f"parse {f.cpu_parse_over_decode_t2s:.1f}× that"
+                )
             if f.shapes_cpu_ms:
                 shapes = "  ".join(f"{shape} {ms:.3f}" for shape, ms in f.shapes_cpu_ms.items())
                 print(f"{f.name}: CPU ms per report by shape (best pass): {shapes}")

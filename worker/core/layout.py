@@ -108,7 +108,8 @@ def _cells(src: str, norm: str) -> tuple[Cell, ...]:
     """A line's cells: runs of text apart by two spaces or more; values split off on their own.
 
     Cached (the cells are immutable): a form's headers and headings recur report after report."""
-    column = _Runs(src).column
+    runs = _Runs(src)
+    column, last, wide = runs.column, runs.last, runs.total
     cells: list[Cell] = []
     for chunk in _CHUNK.finditer(norm):
         text = chunk.group()
@@ -116,7 +117,11 @@ def _cells(src: str, norm: str) -> tuple[Cell, ...]:
             value = _is_value(text) and (text != _NONE or bool(cells))  # `_value(text, not cells)`
             if value or tokenize_cell(text):
                 a, b = chunk.span()
-                cells.append(_new_cell(Cell, (text, a, b, column(a), column(b), value)))
+                # `column(a)`, `column(b)` past the line's last wide character (values) written out.
+                if a >= last:
+                    cells.append(_new_cell(Cell, (text, a, b, a + wide, b + wide, value)))
+                else:
+                    cells.append(_new_cell(Cell, (text, a, b, column(a), column(b), value)))
             continue
         if not tokenize_cell(text):
             continue  # page furniture: `- 3 -`, `1/29`

@@ -134,8 +134,10 @@ def infer_bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -
         return ()
     full = [line for line in lines if len(line) == most]
     bands = []
-    for i in range(most):
-        members = sorted((line[i] for line in full), key=_start)
+    # Column by column (`zip` transposes at C speed: the lines are all `most` long); a column of one
+    # line needs no sorting.
+    for column in zip(*full, strict=True):
+        members = sorted(column, key=_start) if len(column) > 1 else column
         reach = members[0].x1
         for span in members[1:]:
             if span.x0 - reach > wander:
@@ -233,21 +235,23 @@ def add_header_columns(bands: Sequence[Span], headers: Sequence[Span]) -> tuple[
         for index, band in enumerate(bands):
             if index not in headed:
                 claimed.add(free[_nearest(centres, band.centre)])
-    out = list(bands)
+    added: list[Span] = []
     for header in sorted(free, key=lambda s: s.x1 - s.x0):
         if header in claimed:
             continue
         h0, h1 = header
         wh = h1 - h0
-        for b0, b1 in out:  # `any(overlaps(header, b) for b in out)`, `_shared` written out
+        # A free header overlaps no band (`overlapped` said so): only the headers added before it
+        # can hold it off. `any(overlaps(header, b) for b in added)`, `_shared` written out.
+        for b0, b1 in added:
             share = (b1 if b1 < h1 else h1) - (b0 if b0 > h0 else h0)
             wb = b1 - b0
             narrow = wb if wb < wh else wh
             if share > _MIN_SHARE * (_TINY if narrow < _TINY else narrow):
                 break
         else:
-            out.append(header)
-    return tuple(sorted(out, key=_start))
+            added.append(header)
+    return tuple(sorted([*bands, *added], key=_start)) if added else tuple(bands)
 
 
 def _nearest(centres: Sequence[float], centre: float) -> int:

@@ -21,7 +21,7 @@ from functools import lru_cache
 from worker.core.cells import Kind, tokenize_cell
 from worker.core.forms import TEMPLATES
 from worker.core.labels import Role, candidates, role
-from worker.core.layout_columns import LONE_HEADER, Cell, Line, Table
+from worker.core.layout_columns import LONE_HEADER, METRICS, Cell, Line, Table
 
 # Lines holding a label and values apart by spaces that make a document space-aligned.
 _MIN_LINES = 3
@@ -49,10 +49,7 @@ def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list
         return None
     rows: list[list[str]] = []
     numbers: list[int] = []
-    tables = [Table(lines, region, above) for region, above in _tables(lines)]
-    # One document is laid out one way: tables whose values cannot tell follow those that can.
-    votes = Counter(t.clear for t in tables if t.clear)
-    document = votes.most_common(1)[0][0] if votes else None
+    tables, document = _measured(lines)
     placed: dict[int, list[str]] = {}
     for table in tables:
         table.decide(document)
@@ -63,6 +60,31 @@ def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list
             rows.append(cells)
             numbers.append(line.number)
     return rows, numbers
+
+
+def _measured(lines: Sequence[Line]) -> tuple[list[Table], str | None]:
+    """The tables, and the way of counting offsets the document is laid out in, if its values
+    tell. One document is laid out one way: tables whose values cannot tell follow those that can.
+
+    Weighing both ways costs the most of a table, so the table printing the most values is
+    weighed first; when it tells, another table is read that way alone if every value of it
+    finds its one column so, and weighed both ways (as it would be without the lead) otherwise."""
+    regions = _tables(lines)
+    if not regions:
+        return [], None
+    sizes = [sum(len(lines[i].values) for i in region) for region, _ in regions]
+    most = sizes.index(max(sizes))
+    lead = Table(lines, *regions[most])
+    tables = []
+    for k, region in enumerate(regions):
+        table = lead if k == most else Table(lines, *region, metrics=(lead.clear,) if lead.clear else METRICS)
+        if len(table.counts) == 1 and table.counts[0].score[0] < sizes[k]:
+            table = Table(lines, *region)  # a value finds no one column that way: weigh both
+        tables.append(table)
+    if lead.clear:
+        return tables, lead.clear
+    votes = Counter(t.clear for t in tables if t.clear)
+    return tables, votes.most_common(1)[0][0] if votes else None
 
 
 def _separated(lines: Sequence[str]) -> bool:

@@ -211,7 +211,10 @@ _CHARS: Callable[[Cell], Extent] = itemgetter(Cell._fields.index("char0"), Cell.
 class Table:
     """One table's columns, and its lines of values placed in them."""
 
-    def __init__(self, lines: Sequence[Line], region: list[int], above: list[int]) -> None:
+    def __init__(
+        self, lines: Sequence[Line], region: list[int], above: list[int], metrics: Sequence[str] = METRICS
+    ) -> None:
+        """`metrics`: the ways of counting to weigh (one, when the document's way is known)."""
         self.lines = lines
         self.region = [i for i in region if lines[i].values]
         self.above = above
@@ -220,15 +223,15 @@ class Table:
         self.counts: list[_Count] = []
         self._heads: dict[str, tuple[Span, ...]] = {}
         counts = {len(lines[i].values) for i in self.region}
-        if len(counts) == 1 and all(len(self._headers(m)) <= min(counts) for m in METRICS):
+        if len(counts) == 1 and all(len(self._headers(m)) <= min(counts) for m in metrics):
             return  # every line prints every column its headers show: the order places the values
-        self.spans = {m: [self._spans(m, lines[i].values) for i in self.region] for m in METRICS}
-        self.counts = sorted((self._count(m) for m in METRICS), key=lambda c: c.score, reverse=True)
+        self.spans = {m: [self._spans(m, lines[i].values) for i in self.region] for m in metrics}
+        self.counts = sorted((self._count(m) for m in metrics), key=lambda c: c.score, reverse=True)
 
     @property
     def clear(self) -> str | None:
         """The way of counting the values alone choose (their columns line up under it), if any."""
-        if self.counts and self.counts[0].score[:3] != self.counts[1].score[:3]:
+        if len(self.counts) == 2 and self.counts[0].score[:3] != self.counts[1].score[:3]:
             return self.counts[0].metric
         return None
 
@@ -237,7 +240,7 @@ class Table:
         the one the headers fit best if it places the values as the other does."""
         if not self.counts:
             return
-        best, other = self.counts
+        best, other = self.counts if len(self.counts) == 2 else (self.counts[0], self.counts[0])
         chosen = best if self.clear or document is None else next(c for c in self.counts if c.metric == document)
         agree = [p.bands for p in best.placements] == [p.bands for p in other.placements]
         # More columns than the headers show: values strayed into bands of their own.

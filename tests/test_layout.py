@@ -1,0 +1,108 @@
+"""Space-aligned text: the way of counting offsets (display columns or characters) is weighed once
+per document where its largest table tells, and a table read that way alone reads as it would
+if every table were weighed both ways."""
+
+import unicodedata
+from collections import Counter
+
+import pytest
+
+from bench.accuracy import make_case, render_case
+from worker.core.decode import decode
+from worker.core.layout import _lines, _measured, _tables, read_space_aligned
+from worker.core.layout_columns import Line, Table
+from worker.core.normalize import normalize
+
+
+def _at(pieces: list[tuple[int, str]], by_chars: bool = False) -> str:
+    """Texts at their columns: display columns (CJK two wide, `pdftotext -layout`'s usual) or
+    characters."""
+    line = ""
+    for column, text in pieces:
+        used = len(line) if by_chars else sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+        line += " " * (column - used) + text
+    return line
+
+
+_LABELS = ["规章", "行政规范性文件", "行政许可", "行政处罚", "行政强制"]
+
+
+def _first_page(by_chars: bool) -> list[str]:
+    """A table whose labels differ in width and whose values line up under one way of counting;
+    one row prints its first value as nothing, so that its columns are inferred."""
+    rows = [[(20, str(k)), (30, str(k + 10)), (40, str(k + 20))] for k in range(len(_LABELS))]
+    rows[1] = rows[1][1:]
+    return [_at([(0, label), *row], by_chars) for label, row in zip(_LABELS, rows, strict=True)]
+
+
+def _lines_of(text: str) -> list[Line]:
+    normalized = normalize(text).text
+    return _lines(text.replace("\r", "").split("\n"), normalized.split("\n"))
+
+
+def _placed_weighing_every_table(lines: list[Line]) -> dict[int, list[str]]:
+    """The reading before the shortcut: every table weighed both ways, the clear ones voting."""
+    tables = [Table(lines, region, above) for region, above in _tables(lines)]
+    votes = Counter(t.clear for t in tables if t.clear)
+    document = votes.most_common(1)[0][0] if votes else None
+    placed: dict[int, list[str]] = {}
+    for table in tables:
+        table.decide(document)
+        placed.update(table.rows())
+    return placed
+
+
+def _placed(lines: list[Line]) -> dict[int, list[str]]:
+    tables, document = _measured(lines)
+    placed: dict[int, list[str]] = {}
+    for table in tables:
+        table.decide(document)
+        placed.update(table.rows())
+    return placed
+
+
+def test_rendered_documents_read_as_when_every_table_is_weighed_both_ways() -> None:
+    alone = weighed = 0
+    for index in range(4, 4 + 7 * 150, 7):  # the accuracy bench's space-aligned cases, every noise class
+        case = make_case(index, 11)
+        assert case.shape == "layout"
+        lines = _lines_of(decode(render_case(case).data).text)
+        assert _placed(lines) == _placed_weighing_every_table(lines), case
+        tables, _ = _measured(lines)
+        alone += sum(1 for t in tables if len(t.counts) == 1)
+        weighed += sum(1 for t in tables if len(t.counts) == 2)
+    assert alone > 0 and weighed > 0  # both readings happen in these documents
+
+
+def _two_pages() -> str:
+    """Page 1: a table printed by display columns. Page 2: a table whose second value, counted in
+    display columns, spans two columns; counted in characters it stands in the first."""
+    page2 = [_at([(0, "规章"), (20, "12"), (30, "34"), (40, "56")]), _at([(0, "行政规范性文件"), (21, "1234567890")])]
+    return "\n".join(["一、总体情况", *_first_page(False), "\x0c" + page2[0], page2[1], ""])
+
+
+def test_a_table_that_does_not_fit_the_documents_way_is_weighed_both_ways() -> None:
+    lines = _lines_of(_two_pages())
+    tables, document = _measured(lines)
+    assert document == "cols"  # the table of page 1 tells: its values line up in display columns
+    assert len(tables) == 2 and len(tables[1].counts) == 2  # page 2's table was weighed both ways
+    assert tables[1].clear == "chars"
+    rows, _ = read_space_aligned(_two_pages(), normalize(_two_pages()).text) or ([], [])
+    assert ["行政规范性文件", "1234567890", "", ""] in rows  # in its column, not unreadable
+    assert ["行政规范性文件", "", "11", "21"] in rows
+
+
+@pytest.mark.parametrize("by_chars", [False, True])
+def test_a_table_that_fits_the_documents_way_is_read_that_way_alone(by_chars: bool) -> None:
+    page2 = [
+        _at([(0, "规章"), (20, "9"), (30, "12"), (40, "34")], by_chars),
+        _at([(0, "行政许可"), (20, "5"), (40, "7")], by_chars),
+    ]
+    text = "\n".join(["一、总体情况", *_first_page(by_chars), "\x0c" + page2[0], page2[1], ""])
+    lines = _lines_of(text)
+    tables, document = _measured(lines)
+    assert document == ("chars" if by_chars else "cols")
+    assert len(tables[0].counts) == 2 and len(tables[1].counts) == 1  # page 2: the document's way alone
+    assert _placed(lines) == _placed_weighing_every_table(lines)
+    rows, _ = read_space_aligned(text, normalize(text).text) or ([], [])
+    assert ["规章", "9", "12", "34"] in rows and ["行政许可", "5", "", "7"] in rows

@@ -291,3 +291,15 @@ def test_the_warning_says_why_a_short_rows_cells_are_null() -> None:
     assert warning.code == "W_MISSING_CELL"
     assert warning.message.endswith("2 values for 3 columns, and nothing to say which columns they fill")
     assert result.status == "valid"  # table 二 has no identity: the null is the only sign, and it is there
+
+
+def test_a_label_printed_twice_in_its_cell_is_still_its_label_but_prose_never_is() -> None:
+    longest = "申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请"
+    row = candidates("2021", longest)[0].row
+    assert candidates("2021", longest * 2)[0].row == row  # a duplicated label (noise class)
+    assert candidates("2021", longest * 4) == ()  # a label's words repeated past any cell: prose
+    prose = (
+        "进一步完善信息公开制度,严格按照《条例》要求做好政府信息公开工作,"
+        "切实保障人民群众的知情权、参与权、表达权和监督权"
+    )
+    assert candidates("2021", prose) == () and candidates("2019", prose) == ()

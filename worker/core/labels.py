@@ -21,6 +21,8 @@ _INNER_NUMBERING = re.compile(r"(?<=[^\s(（])\s*(?=\([一二三四五六七八�
 _DIGIT = re.compile(r"\d")
 # Letters of a numbered label's head that identify it (`3.危及“三安` → 3.危及“三安全一稳定”).
 _HEAD = 3
+# A text with more letters than this many times the longest label's is no label (prose).
+_REPEATS = 3
 # One class then a star, not `[…]+`: a pattern led by a class lets the regex engine skip to the
 # next match at C speed, where one led by a repeat is tried at every character (Python 3.11).
 _NOT_LETTER = re.compile(r"[^\u4e00-\u9fffA-Za-z][^\u4e00-\u9fffA-Za-z]*")
@@ -165,6 +167,12 @@ def _by_bigram(template: Template) -> tuple[dict[str, tuple[int, ...]], int]:
     return {gram: tuple(places) for gram, places in index.items()}, max(len(x.bigrams) for x in _labels(template))
 
 
+@lru_cache(maxsize=4)
+def _longest(template: Template) -> int:
+    """The most letters of a label's key."""
+    return max(len(label.key) for label in _labels(template))
+
+
 @lru_cache(maxsize=65536)
 def candidates(template: Template, text: str) -> tuple[Candidate, ...]:
     """Every row the text could label, best first; empty when it looks like no label at all."""
@@ -176,10 +184,15 @@ def candidates(template: Template, text: str) -> tuple[Candidate, ...]:
     if len(key) < 2:
         return ()
     index, most = _by_bigram(template)
+    if len(key) > _REPEATS * _longest(template):
+        # Prose however repetitive: a cell prints a label once (twice where it is duplicated). Told
+        # by the length alone: the distinct letters below cost more than the rest of this together.
+        return ()
     # Prose: every acceptable candidate covers ≥ 0.6 of the text's bigrams (or is the label or its
     # head), which no label has enough bigrams to do past 5/3 of the most a label has. A key has at
-    # least as many bigrams as distinct letters but one: most prose is told without them.
-    if 3 * (len(set(key)) - 1) > 5 * most:
+    # least as many bigrams as distinct letters but one, and no more distinct letters than letters:
+    # most prose is told without its bigrams, and a short key cannot be told by its letters.
+    if 3 * (len(key) - 1) > 5 * most and 3 * (len(set(key)) - 1) > 5 * most:
         return ()
     grams = _bigrams(key)
     if 3 * len(grams) > 5 * most:

@@ -15,7 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from worker.core import parse_bytes
-from worker.core.cells import Kind, _tokenize, _tokenize_patterns, text_to_rows, tokenize_cell
+from worker.core.cells import (
+    Kind,
+    _split_line,
+    _tokenize,
+    _tokenize_patterns,
+    text_to_numbered_rows,
+    text_to_rows,
+    tokenize_cell,
+)
 from worker.core.columns import Span, place_line, place_lines
 from worker.core.layout import _column_counter, read_space_aligned
 from worker.core.normalize import _MARKS, normalize, to_simplified
@@ -247,3 +255,13 @@ def test_placing_lines_in_sorted_bands_is_placing_each_value(bands: list[Span], 
         if not sorted_bands or band.x0 >= sorted_bands[-1].x1:
             sorted_bands.append(band)
     assert place_lines(lines, sorted_bands) == [place_line(line, sorted_bands) for line in lines]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="\t \x0b|0规章 1.", min_size=1, max_size=12))
+def test_a_line_takes_the_cells_its_separators_give_whatever_shortcut_reads_it(line: str) -> None:
+    rows, _ = text_to_numbered_rows(line)
+    expected = line.rstrip(" ") if "\t" in line else line.rstrip()
+    if not expected.strip() or expected.lstrip()[0] in "-*+#>":
+        return  # a blank line (none), or markdown's (not this test's)
+    assert rows == [_split_line(expected)]

@@ -99,13 +99,21 @@ def text_to_numbered_rows(text: str) -> tuple[list[list[str]], list[int]]:
             continue
         if stripped[0] in _MD_MARKS and not _FURNITURE.fullmatch(stripped):  # `- 2 -` is a page number
             line = _MD_PREFIX.sub("", line)
-        elif "\t" not in line and "|" not in line and "  " not in stripped:
-            rows.append([stripped])  # one cell (`_split_line`'s first case): prose, a lone label or value
+        elif ("\t" not in line or _indented(stripped)) and "|" not in line and "  " not in stripped:
+            # One cell (`_split_line`'s): prose, a lone label or value; or one indented by tabs
+            # (`\t0`, a word processor's table copied a cell a line), `_split_cells`'s one part.
+            rows.append([stripped])
             numbers.append(number)
             continue
         rows.append(_split_line(line))
         numbers.append(number)
     return rows, numbers
+
+
+def _indented(stripped: str) -> bool:
+    """Whether a line holding tabs (`stripped`: the line without the white space before it) has
+    them only before its text: one cell, as `_split_cells` makes it (stripped at its end too)."""
+    return "\t" not in stripped and not stripped[-1].isspace()
 
 
 def _split_line(line: str) -> list[str]:

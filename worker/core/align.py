@@ -49,6 +49,7 @@ Wheres = Sequence[Where | None]
 class _Fill:
     row: Row
     entries: list[Placed] = field(default_factory=list)  # values and empty cells, as printed
+    held: int = 0  # how many of `entries` are values: asked at every value printed one a line
     labelled: bool = False
     fixed: bool = False  # its values were printed where no other row can take them
     context: tuple[str, ...] = ()
@@ -248,6 +249,7 @@ class Aligner:
         explicit_blanks = width > 1 and len(values) >= width and table != TABLE_REVIEW
         if _any_value(values) or explicit_blanks:
             fill.entries = values
+            fill.held = _count_values(values)
             fill.fixed = True
             self._event(_FIXED, index)
             if len(values) < width:  # `_trim` leaves fewer cells than `width` only to a shorter line
@@ -274,10 +276,11 @@ class Aligner:
         if index is not None:
             # `_continues` for one value: it is the open row's next value while the row has room.
             fill = self.fills[index]
-            held = _count_values(fill.entries)
+            held = fill.held
             width = fill.row.width
             if held < width:
                 fill.entries.append(item)  # a value is no empty cell: `_strip` keeps it
+                fill.held = held + 1
                 if held + 1 == width:
                     if not fill.fixed:
                         self._event(_FIXED, index)
@@ -294,12 +297,13 @@ class Aligner:
         markdown), and `pairing` places those."""
         fill = self.fills[index]
         count = _count_values(values)
-        held = _count_values(fill.entries)
+        held = fill.held
         if count != 1 and (held or _fits(values, fill.row)):
             return False
         if held + count > fill.row.width:
             return False
-        fill.entries += _strip(values)
+        fill.entries += _strip(values)  # values and the empty cells between them
+        fill.held = held + count
         if held + count == fill.row.width:
             if not fill.fixed:
                 self._event(_FIXED, index)

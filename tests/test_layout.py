@@ -6,8 +6,11 @@ import unicodedata
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.accuracy import make_case, render_case
+from worker.core import layout
 from worker.core.decode import decode
 from worker.core.layout import _lines, _measured, _tables, read_space_aligned
 from worker.core.layout_columns import Line, Table
@@ -106,3 +109,43 @@ def test_a_table_that_fits_the_documents_way_is_read_that_way_alone(by_chars: bo
     assert _placed(lines) == _placed_weighing_every_table(lines)
     rows, _ = read_space_aligned(text, normalize(text).text) or ([], [])
     assert ["规章", "9", "12", "34"] in rows and ["行政许可", "5", "", "7"] in rows
+
+
+_PIECES = [
+    "规章",
+    "行政许可",
+    "1.属于国家秘密",
+    "无",
+    "12",
+    "1,215",
+    "0.5",
+    "-",
+    "+938",
+    "５",
+    "１２",
+    "万",
+    "—",
+    ",",
+    "3 万",
+    "a b",
+]
+_GAPS = [" ", "  ", "   ", "\u3000 ", " \u3000", "      "]
+
+
+def _wide(text: str) -> int:
+    return sum(1 for ch in text if 0x1100 <= ord(ch) <= 0xFFFF and unicodedata.east_asian_width(ch) in "WF")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_GAPS), st.sampled_from(_PIECES)), min_size=1, max_size=8))
+def test_a_line_of_values_is_cut_as_any_line_is(pieces: list[tuple[str, str]]) -> None:
+    """The shortcut for a label and its numbers (a cached label, the numbers split off) gives the
+    cells the general cut gives, at their display columns (offset plus wide characters before)."""
+    src = "".join(gap + piece for gap, piece in pieces)
+    norm = normalize(src).text
+    if len(norm) != len(src):
+        src = norm  # as `_lines` does: positions from the normalised text
+    cut = layout._cells.__wrapped__(src, norm)
+    assert cut == layout._line(layout._cut(src, norm)[0])
+    for cell in cut[0]:
+        assert (cell.col0, cell.col1) == (cell.char0 + _wide(src[: cell.char0]), cell.char1 + _wide(src[: cell.char1]))

@@ -13,7 +13,6 @@ columns. Labels stay text cells before the values; `align` pairs them.
 
 import re
 import unicodedata
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -30,6 +29,10 @@ _NONE = "无"
 # Led by a class, not a repeat (`[^ \t]+`): the regex engine then skips spaces at C speed.
 _CHUNK = re.compile(r"[^ \t][^ \t]*(?: [^ \t]+)*")
 _WORD = re.compile(r"[^ \t][^ \t]*")
+# What a line of values ends in: numbers (`1,215`, `+938`, `0.5`, `-`) apart by spaces.
+_DIGITS = " 0123456789,.+-"
+# What a line's text makes of a `Line`: its cells, its values, the index of the first, its texts.
+_Cut = tuple[tuple[Cell, ...], tuple[Cell, ...], int, tuple[str, ...]]
 
 
 def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list[int]] | None:
@@ -55,7 +58,7 @@ def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list
         table.decide(document)
         placed.update(table.rows())
     for i, line in enumerate(lines):
-        cells = placed.get(i) or [c.text for c in line.cells]
+        cells = placed.get(i) or list(line.texts)
         if cells:
             rows.append(cells)
             numbers.append(line.number)
@@ -97,18 +100,18 @@ def _lines(raw_lines: Sequence[str], norm_lines: Sequence[str]) -> list[Line]:
     page = 1
     for number, (raw, norm) in enumerate(zip(raw_lines, norm_lines, strict=True), start=1):
         if "\x0c" not in norm and "\x0c" not in raw:  # no page break: the common line
-            cells = _cells(raw if len(raw) == len(norm) else norm, norm)
-            if cells:
-                lines.append(Line(number, page, cells))
+            line = _cells(raw if len(raw) == len(norm) else norm, norm)
+            if line[0]:  # any cells
+                lines.append(_new_line(Line, (number, page, *line)))
             continue
         raw_pieces, norm_pieces = raw.split("\x0c"), norm.split("\x0c")
         if len(raw_pieces) != len(norm_pieces):
             raw_pieces = norm_pieces
         for k, (raw_piece, norm_piece) in enumerate(zip(raw_pieces, norm_pieces, strict=True)):
             page += k > 0  # a form feed ends a page
-            cells = _cells(raw_piece if len(raw_piece) == len(norm_piece) else norm_piece, norm_piece)
-            if cells:
-                lines.append(Line(number, page, cells))
+            line = _cells(raw_piece if len(raw_piece) == len(norm_piece) else norm_piece, norm_piece)
+            if line[0]:
+                lines.append(_new_line(Line, (number, page, *line)))
     return lines
 
 
@@ -126,85 +129,131 @@ def _wide() -> re.Pattern[str]:
 
 
 @lru_cache(maxsize=2048)
-def _cells(src: str, norm: str) -> tuple[Cell, ...]:
-    """A line's cells: runs of text apart by two spaces or more; values split off on their own.
+def _cells(src: str, norm: str) -> _Cut:
+    """A line's cells (runs of text apart by two spaces or more; values split off on their own),
+    and what a `Line` keeps of them.
 
-    Cached (the cells are immutable): a form's headers and headings recur report after report."""
-    runs = _Runs(src)
-    column, last, wide = runs.column, runs.last, runs.total
+    Cached (the cells are immutable): a form's headers and headings recur report after report.
+    A line of values is a label, which recurs, and numbers, which do not: the label's cells are
+    taken from a cache and the numbers cut by `str.split` (`_cut` costs twice as much)."""
+    cut = norm.find("  ", len(norm.rstrip(_DIGITS)))
+    if cut >= 0:
+        line = _labelled(src, norm, cut)
+        if line is not None:
+            return line
+    return _line(_cut(src, norm)[0])
+
+
+def _line(cells: tuple[Cell, ...]) -> _Cut:
+    """What a `Line` keeps of its cells."""
+    values = tuple([c for c in cells if c.value])
+    # A cell equal to the first value is a value too: the first one equal to it is that one.
+    return cells, values, cells.index(values[0]) if values else -1, tuple([c.text for c in cells])
+
+
+def _labelled(src: str, norm: str, cut: int) -> _Cut | None:
+    """`_cells` of a line whose text from `cut` (two spaces, then only `_DIGITS`) is values apart by
+    two spaces or more, or None when it is not (a word not a value; a single space between words).
+
+    A chunk holds no two spaces: the chunks before `cut` are the label's own, and so are their
+    columns (every wide character of theirs is before `cut`). A word after it is a chunk of its
+    own, ASCII (never `无`, never a unit): a value cell, its columns its offsets plus the wide
+    characters of `src` before them (as `_cut` counts them)."""
+    (label, values, first, texts), wide = _label(src[:cut], norm[:cut])
+    words = norm[cut:].split()
     cells: list[Cell] = []
+    find = norm.find
+    b = cut
+    if src[cut:].isascii():  # the common line: every wide character is the label's
+        for text in words:
+            a = find(text, b)
+            if a - b < 2 or not _is_value(text):
+                return None
+            b = a + len(text)
+            cells.append(_new_cell(Cell, (text, a, b, a + wide, b + wide, True)))
+    else:
+        for text in words:  # fullwidth digits (`５`) or spaces in `src`: counted as they go
+            a = find(text, b)
+            if a - b < 2 or not _is_value(text):
+                return None
+            wide += _wide_count(src[b:a])
+            b = a + len(text)
+            after = wide + _wide_count(src[a:b])
+            cells.append(_new_cell(Cell, (text, a, b, a + wide, b + after, True)))
+            wide = after
+    if not cells:
+        return label, values, first, texts
+    tail = tuple(cells)
+    return label + tail, values + tail, first if values else len(label), texts + tuple(words)
+
+
+@lru_cache(maxsize=2048)
+def _label(src: str, norm: str) -> tuple[_Cut, int]:
+    """`_cells` of a line's label, and the wide characters of its `src`: the label of a line of
+    values recurs report after report."""
+    cells, wide = _cut(src, norm)
+    return _line(cells), wide
+
+
+@lru_cache(maxsize=4096)
+def _wide_count(text: str) -> int:
+    """How many characters of `text` are two display columns wide (`_wide`).
+
+    Cached: a line's columns are counted chunk by chunk and gap by gap (`_cut`), and a form's
+    labels, fullwidth numbers (`５`) and runs of spaces recur."""
+    return 0 if text.isascii() else sum(map(len, _wide_runs().findall(text)))
+
+
+def _cut(src: str, norm: str) -> tuple[tuple[Cell, ...], int]:
+    """A line's cells (`_cells`), and how many wide characters `src` holds.
+
+    A cell's display columns are its offsets plus the wide characters of `src` before them,
+    counted as the chunks go: the gap before a chunk, then the chunk."""
+    narrow = src.isascii()  # every column is its offset
+    cells: list[Cell] = []
+    before = wide = end = 0  # wide characters before the chunk, and up to its end
     for chunk in _CHUNK.finditer(norm):
         text = chunk.group()
+        a, b = chunk.span()
+        if not narrow:
+            before = wide + _wide_count(src[end:a])
+            wide = before + _wide_count(src[a:b])
+            end = b
         if " " not in text:  # one word: the common case
             value = _is_value(text) and (text != _NONE or bool(cells))  # `_value(text, not cells)`
             if value or tokenize_cell(text):
-                a, b = chunk.span()
-                # `column(a)`, `column(b)` past the line's last wide character (values) written out.
-                if a >= last:
-                    cells.append(_new_cell(Cell, (text, a, b, a + wide, b + wide, value)))
-                else:
-                    cells.append(_new_cell(Cell, (text, a, b, column(a), column(b), value)))
+                cells.append(_new_cell(Cell, (text, a, b, a + before, b + wide, value)))
             continue
         if not tokenize_cell(text):
             continue  # page furniture: `- 3 -`, `1/29`
-        words = [(m.start() + chunk.start(), m.end() + chunk.start()) for m in _WORD.finditer(chunk.group())]
-        words = _with_units(norm, words)
+        words = _with_units(norm, [(m.start() + a, m.end() + a) for m in _WORD.finditer(text)])
         first = not cells
-        kinds = [_value(norm[a:b], first and i == 0) for i, (a, b) in enumerate(words)]
+        kinds = [_value(norm[x:y], first and i == 0) for i, (x, y) in enumerate(words)]
         tail = len(kinds)
         while tail > 0 and kinds[tail - 1]:
             tail -= 1
         if tail:
-            a, b = words[0][0], words[tail - 1][1]
-            cells.append(_new_cell(Cell, (norm[a:b], a, b, column(a), column(b), False)))
-        for a, b in words[tail:]:
-            cells.append(_new_cell(Cell, (norm[a:b], a, b, column(a), column(b), True)))
-    return tuple(cells)
+            x, y = words[0][0], words[tail - 1][1]
+            cells.append(_new_cell(Cell, (norm[x:y], x, y, *_columns(src, a, before, x, y), False)))
+        for x, y in words[tail:]:
+            cells.append(_new_cell(Cell, (norm[x:y], x, y, *_columns(src, a, before, x, y), True)))
+    return tuple(cells), 0 if narrow else wide + _wide_count(src[end:])
 
 
-# Cells built at C speed: a named tuple's generated `__new__` is a Python function, called per cell.
-_new_cell = tuple.__new__
+def _columns(src: str, a: int, before: int, x: int, y: int) -> tuple[int, int]:
+    """The display columns of offsets `x`, `y` inside a chunk starting at `a`, `before` wide
+    characters before it."""
+    return x + before + _wide_count(src[a:x]), y + before + _wide_count(src[a:y])
 
 
-class _Runs:
-    """The runs of wide characters of a line, to count display columns: the offset plus the wide
-    characters before it, counted by runs (a label is one or a few runs; a match per character
-    costs)."""
-
-    __slots__ = ("before", "ends", "last", "starts", "total")
-
-    def __init__(self, src: str) -> None:
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.before: list[int] = []  # wide characters in the runs before each run
-        total = 0
-        if not src.isascii():
-            for run in _wide_runs().finditer(src):
-                a, b = run.span()
-                self.starts.append(a)
-                self.ends.append(b)
-                self.before.append(total)
-                total += b - a
-        self.total = total
-        self.last = self.ends[-1] if self.ends else 0  # past it, every wide character is before
-
-    def column(self, offset: int) -> int:
-        """The display column of a character offset."""
-        if offset >= self.last:
-            return offset + self.total  # values stand right of their labels: the common case
-        k = bisect_right(self.starts, offset) - 1
-        return offset if k < 0 else offset + self.before[k] + min(offset, self.ends[k]) - self.starts[k]
+# Cells and lines built at C speed: a named tuple's generated `__new__` is a Python function.
+_new_cell = _new_line = tuple.__new__
 
 
 def _column_counter(src: str) -> Callable[[int], int]:
-    """The display column of a character offset of `src` (`_Runs.column`)."""
-    if src.isascii():
-        return _same
-    return _Runs(src).column
-
-
-def _same(offset: int) -> int:
-    return offset
+    """The display column of a character offset of `src`: the offset plus the wide characters
+    before it (as `_cut` counts them)."""
+    return lambda offset: offset + _wide_count(src[:offset])
 
 
 @lru_cache(maxsize=1)
@@ -265,7 +314,7 @@ def _tables(lines: Sequence[Line]) -> list[tuple[list[int], list[int]]]:
             # A heading or prose with no table open and nothing above: as a label line or not, it
             # changes nothing, so its text (new in every report) need not be looked up as one.
             continue
-        labels = all(_part_of_a_row(c.text) for c in line.cells)
+        labels = all(map(_part_of_a_row, line.texts))
         if current and labels:
             current.append(i)
         elif current:

@@ -7,7 +7,7 @@ lines them up is chosen, and each line of values comes out with one cell per col
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from typing import NamedTuple
@@ -51,23 +51,20 @@ class Cell(NamedTuple):
     value: bool
 
 
-@dataclass(slots=True)
-class Line:
-    """One line of the text (its number, its page) as cells."""
+class Line(NamedTuple):
+    """One line of the text (its number, its page) as cells.
+
+    A named tuple, built at C speed from what `layout` caches of a line's text: a report makes
+    dozens, and a dataclass costs several times more to build."""
 
     number: int
     page: int
     cells: tuple[Cell, ...]
     # The cells that are values, and the index of the first (-1: none): asked for again and
     # again, and a line's cells never change.
-    values: list[Cell] = field(init=False, repr=False, compare=False)
-    first: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        cells = self.cells
-        self.values = values = [c for c in cells if c.value]
-        # A cell equal to the first value is a value too: the first one equal to it is that one.
-        self.first = cells.index(values[0]) if values else -1
+    values: tuple[Cell, ...]
+    first: int
+    texts: tuple[str, ...]  # the cells' texts: the line as read when its values need no columns
 
 
 def _looseness(bands: Sequence[Span], lines: Sequence[Sequence[Span]], placements: Sequence[Placement]) -> float:
@@ -303,18 +300,18 @@ class Table:
         """Each line of values as cells: its text before the values, one cell per column (or,
         with the columns unsettled or not needed, its values alone), and any text after them."""
         if not self.settled:
-            return [(i, [c.text for c in self.lines[i].cells]) for i in self.region]
+            return [(i, list(self.lines[i].texts)) for i in self.region]
         out = []
         bands = self.best.bands
         for i, spans, placement in zip(self.region, self.spans[self.best.metric], self.best.placements, strict=True):
-            cells = self.lines[i].cells
-            first = self.lines[i].first
-            values = [c for c in cells[first:] if c.value]
-            after = [c.text for c in cells[first:] if not c.value]
+            line = self.lines[i]
+            cells, values, first = line.cells, line.values, line.first
+            # The cells from the first value on are the values, and any text after them.
+            after = [c.text for c in cells[first:] if not c.value] if first + len(values) < len(cells) else []
             columns = ["" if k is None else values[k].text for k in placement.bands]
             for k in placement.ambiguous:
                 _unplaced(spans[k], bands, placement.bands, columns)
-            out.append((i, [c.text for c in cells[:first]] + columns + after))
+            out.append((i, [*line.texts[:first], *columns, *after]))
         return out
 
 

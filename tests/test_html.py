@@ -45,3 +45,36 @@ def test_sniffing() -> None:
     assert looks_like_html("<!DOCTYPE html><html>")
     assert looks_like_html("文字<p>段落</p>")
     assert not looks_like_html("规章\t0\t0\t0\n行政许可 | 1 |")
+
+
+# Cells with markup inside, as word processors and CMS editors print them, and the text each reads as.
+_CELLS = {
+    "<p><span>12</span></p>": "12",
+    "<p><span> 12 </span></p>": "12",
+    "<p>商业</p><p>企业</p>": "商业企业",
+    "<div><p>行政</p><p>许可</p></div>": "行政许可",
+    "<p><span>1</span>2</p>": "12",
+    "<p>a</p>b": "a b",
+    "<p><script>x</script></p>": "",
+    " <p>12</p>": "12",
+    "<span><p>1</p><p>2</p></span>": "1 2",
+    "<b>3</b>": "3",
+    "<p><br></p>": "",
+    "<p>12<br>34</p>": "12 34",
+    "<p><span><b>行政</b></span></p><p>许可</p>": "行政许可",
+    "<div><div><p><span>0</span></p></div></div>": "0",
+    "<p><style>x</style>5</p>": "5",
+    "<p>5<style>x</style></p>": "5",
+    "<span>1</span><span>2</span>": "12",
+    "<p>\n 7 \n</p>": "7",
+}
+
+
+def test_a_cells_text_whatever_markup_wraps_it() -> None:
+    page = "<table><tr>" + "".join(f"<td>{cell}</td>" for cell in _CELLS) + "</tr></table>"
+    assert html_to_rows(page) == [list(_CELLS.values())]
+
+
+def test_a_repeated_span_attribute_counts_once_as_first_printed() -> None:
+    page = '<table><tr><td rowspan="2" rowspan="3" colspan="2">x</td><td>y</td></tr><tr><td>z</td></tr></table>'
+    assert html_to_rows(page) == [["x", "y"], ["", "", "z"]]

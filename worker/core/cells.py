@@ -177,12 +177,17 @@ def tokenize_placed(rows: list[list[str]], where: list[list[Where | None]]) -> t
             if not _filled(tokens):
                 continue
         else:
-            tokens = ()
-            origin = ()
-            for ts, o in zip(map(tokenize_cell, row), origins, strict=True):
-                if ts:
-                    tokens += ts
-                    origin += (o,) * len(ts)
+            cells = list(map(tokenize_cell, row))
+            tokens = tuple(chain.from_iterable(cells))
+            if len(tokens) == len(cells) == len(origins) and () not in cells:
+                # A token per cell (most rows of a grid; none empty, so none holds two): the
+                # cells' evidence as it stands.
+                origin = tuple(origins)
+            else:
+                origin = ()
+                for ts, o in zip(cells, origins, strict=True):
+                    if ts:
+                        origin += (o,) * len(ts)
             if not _filled(tokens):
                 continue
         lines.append(tokens)

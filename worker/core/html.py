@@ -196,10 +196,12 @@ def _grid(table: Element) -> tuple[list[list[str]], list[tuple[int, ...]]]:
                 starts.append(col)
                 col += 1
             colspan = 1
-            if cell.attrib:  # one call tells most cells, which have no attribute at all
-                rowspan, colspan = _spans(cell, len(rows) - r)
-                for below in range(r + 1, r + rowspan):
-                    covered.setdefault(below, set()).update(range(col, col + colspan))
+            attributes = cell.items()
+            if attributes:  # one call tells most cells, which have no attribute at all
+                rowspan, colspan = _spans(tuple(attributes))
+                if rowspan > 1:  # never more than the rows left
+                    for below in range(r + 1, min(r + rowspan, len(rows))):
+                        covered.setdefault(below, set()).update(range(col, col + colspan))
             text = _cell_text(cell) if len(cell) else (cell.text or "").strip()
             # Letters and digits alone (`0`, `规章`) hold no white space to fold: most cells.
             line.append(text if text.isalnum() else _WS.sub(" ", text))
@@ -214,12 +216,21 @@ def _grid(table: Element) -> tuple[list[list[str]], list[tuple[int, ...]]]:
     return lines, columns
 
 
-def _spans(cell: Element, rows_left: int) -> tuple[int, int]:
-    """A cell's rowspan (never more than the rows left) and colspan: 1 when unset."""
-    span = cell.get("rowspan")
-    rowspan = 1 if span is None else min(_span(span, _MAX_ROWSPAN), rows_left)
-    span = cell.get("colspan")
-    return rowspan, 1 if span is None else _span(span, _MAX_COLSPAN)
+@lru_cache(maxsize=1024)
+def _spans(attributes: tuple[tuple[str, str], ...]) -> tuple[int, int]:
+    """A cell's rowspan and colspan from its attributes (`get`'s first of each name): 1 when unset.
+
+    Pages repeat a few spanning cells (`colspan="2"`): their attributes are read once each."""
+    rowspan = colspan = None
+    for name, value in attributes:
+        if name == "rowspan":
+            rowspan = value if rowspan is None else rowspan
+        elif name == "colspan":
+            colspan = value if colspan is None else colspan
+    return (
+        1 if rowspan is None else _span(rowspan, _MAX_ROWSPAN),
+        1 if colspan is None else _span(colspan, _MAX_COLSPAN),
+    )
 
 
 @lru_cache(maxsize=1024)
@@ -231,7 +242,16 @@ def _span(value: str, limit: int) -> int:
 
 def _cell_text(cell: Element) -> str:
     """The text of a cell with markup inside: its pieces between blocks, stripped and glued."""
+    # A lone child, nothing around it (`<td><p><span>0</span></p></td>`, most cells with markup):
+    # the breaks around a block there split nothing off, so the cell's text is the child's.
+    while len(cell) == 1 and not cell.text:
+        child = cell[0]
+        if child.tail or child.tag in _SKIP:
+            break
+        cell = child
     text = cell.text
+    if not len(cell):  # libxml2 text never holds a break
+        return (text or "").strip()
     parts = [text] if text else []
     _collect(cell, parts)
     # Breaks at either end split nothing off (`<td><p>0</p></td>`, the common case): dropped first.

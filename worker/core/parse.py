@@ -213,13 +213,24 @@ def _read_html(text: str) -> _Document:
 def _from_extracted(extracted: Extracted) -> _Document:
     """Normalise a reader's cells in one OpenCC call for the whole document, keeping the grid."""
     kept = [(row, where) for row, where in zip(extracted.rows, extracted.where, strict=True) if row]
-    joined = "\n".join([_one_line_row(row) for row, _ in kept])
-    normalized = normalize(joined)
+    cells = [row for row, _ in kept]
+    normalized = normalize(_one_line_rows(cells))
     rows = [line.split("\t") for line in normalized.text.split("\n")] if kept else []
-    if len(rows) != len(kept) or any(len(r) != len(k) for r, (k, _) in zip(rows, kept, strict=True)):
+    # The lengths of the lines and of their rows compared in C: a generator per row costs more.
+    if list(map(len, rows)) != list(map(len, cells)):
         # Normalising changed the grid's separators (it never should): fold each cell alone instead.
-        rows = [[normalize(cell).text.replace("\t", " ").replace("\n", " ") for cell in row] for row, _ in kept]
+        rows = [[normalize(cell).text.replace("\t", " ").replace("\n", " ") for cell in row] for row in cells]
     return _document(normalized, rows, [where for _, where in kept])
+
+
+def _one_line_rows(rows: list[list[str]]) -> str:
+    """Rows one a line, each `_one_line_row`."""
+    text = "\n".join(map("\t".join, rows))
+    # As many tabs and line breaks as the rows put there, and no `\r`: no cell holds one, and each
+    # row is its cells joined (each row has at least as many as it puts there, so the totals tell).
+    if "\r" not in text and text.count("\n") == len(rows) - 1 and text.count("\t") == sum(map(len, rows)) - len(rows):
+        return text
+    return "\n".join([_one_line_row(row) for row in rows])
 
 
 def _one_line_row(row: list[str]) -> str:

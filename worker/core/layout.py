@@ -14,7 +14,7 @@ columns. Labels stay text cells before the values; `align` pairs them.
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 
 from worker.core.cells import Kind, tokenize_cell
@@ -248,12 +248,6 @@ def _columns(src: str, a: int, before: int, x: int, y: int) -> tuple[int, int]:
 
 # Cells and lines built at C speed: a named tuple's generated `__new__` is a Python function.
 _new_cell = _new_line = tuple.__new__
-
-
-def _column_counter(src: str) -> Callable[[int], int]:
-    """The display column of a character offset of `src`: the offset plus the wide characters
-    before it (as `_cut` counts them)."""
-    return lambda offset: offset + _wide_count(src[:offset])
 
 
 @lru_cache(maxsize=1)

@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from bench.accuracy import make_case, render_case
 from worker.core import layout
+from worker.core.columns import Span, add_header_columns, infer_bands_near
 from worker.core.decode import decode
-from worker.core.layout import _lines, _measured, _tables, read_space_aligned
-from worker.core.layout_columns import Line, Table
+from worker.core.layout import _lines, _measured, _separated, _tables, read_space_aligned
+from worker.core.layout_columns import METRICS, Line, Table, _Count, _ranked
 from worker.core.normalize import normalize
 
 
@@ -74,7 +75,18 @@ def test_rendered_documents_read_as_when_every_table_is_weighed_both_ways() -> N
         tables, _ = _measured(lines)
         alone += sum(1 for t in tables if len(t.counts) == 1)
         weighed += sum(1 for t in tables if len(t.counts) == 2)
+        for table in tables:
+            _assert_ranked_by_score(table)
     assert alone > 0 and weighed > 0  # both readings happen in these documents
+
+
+def _assert_ranked_by_score(table: Table) -> None:
+    """A table's counts are ranked as whole scores rank them (the way listed first on a tie), and
+    it is clear exactly where the scores differ in what the values alone tell."""
+    listed = sorted(table.counts, key=lambda c: METRICS.index(c.metric))
+    assert table.counts == sorted(listed, key=lambda c: c.score, reverse=True)
+    differ = len(listed) == 2 and listed[0].score[:3] != listed[1].score[:3]
+    assert table.clear == (table.counts[0].metric if differ else None)
 
 
 def _two_pages() -> str:
@@ -145,7 +157,43 @@ def test_a_line_of_values_is_cut_as_any_line_is(pieces: list[tuple[str, str]]) -
     norm = normalize(src).text
     if len(norm) != len(src):
         src = norm  # as `_lines` does: positions from the normalised text
-    cut = layout._cells.__wrapped__(src, norm)
+    cut = layout._cells(src, norm)
     assert cut == layout._line(layout._cut(src, norm)[0])
     for cell in cut[0]:
         assert (cell.col0, cell.col1) == (cell.char0 + _wide(src[: cell.char0]), cell.char1 + _wide(src[: cell.char1]))
+
+
+_SPANS = st.lists(
+    st.lists(st.tuples(st.integers(0, 40), st.integers(1, 6)).map(lambda s: Span(s[0], s[0] + s[1])), max_size=5),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _a_count(metric: str, spans: list[list[Span]], headers: list[Span]) -> _Count:
+    found = infer_bands_near(spans, 2)
+    return _Count(metric, spans, found, add_header_columns(found, sorted(headers)), tuple(headers))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_SPANS, _SPANS, st.lists(st.integers(0, 40).map(lambda x: Span(x, x + 3)), max_size=4), st.booleans())
+def test_counts_are_ranked_as_their_whole_scores_rank_them(
+    first: list[list[Span]], second: list[list[Span]], headers: list[Span], same: bool
+) -> None:
+    """`_ranked` works a score out only as far as it takes (values placed first, the placements of
+    a count that cannot place as many not at all): it ranks as sorting by whole scores does."""
+    second = first if same else second
+    ranked, clear = _ranked([_a_count("cols", first, headers), _a_count("chars", second, headers)])
+    whole = [_a_count("cols", first, headers), _a_count("chars", second, headers)]
+    expected = sorted(whole, key=lambda c: c.score, reverse=True)
+    assert [c.metric for c in ranked] == [c.metric for c in expected]
+    assert [c.score for c in ranked] == [c.score for c in expected]
+    assert clear == (whole[0].score[:3] != whole[1].score[:3])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="a |\t\n", max_size=60))
+def test_a_text_with_few_bars_and_no_tab_is_not_separated_without_a_look_at_its_lines(text: str) -> None:
+    lines = text.split("\n")
+    every_line = sum(1 for line in lines if "\t" in line.strip() or line.count("|") >= 2) >= 3
+    assert _separated(text, lines) == every_line

@@ -129,6 +129,13 @@ def infer_bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -
     each band spans them all. Where those values lie further apart than `wander`, or the bands
     would overlap, the lines do not agree on their columns (they miss different ones): the values
     less than `wander` apart make a band (`infer_bands_near`). No headers: `add_header_columns`."""
+    bands = bands_in_order(lines, wander)
+    return infer_bands_near(lines, wander) if bands is None else bands
+
+
+def bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -> tuple[Span, ...] | None:
+    """`infer_bands_in_order`, or None where the lines do not agree on their columns (it takes
+    `infer_bands_near` then): a caller that would take those bands anyway need not infer them twice."""
     most = max((len(line) for line in lines), default=0)
     if not most:
         return ()
@@ -141,12 +148,12 @@ def infer_bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -
         reach = members[0].x1
         for span in members[1:]:
             if span.x0 - reach > wander:
-                return infer_bands_near(lines, wander)
+                return None
             if span.x1 > reach:
                 reach = span.x1
         bands.append(Span(members[0].x0, reach))
     if any(overlaps(a, b) or a.x0 >= b.x0 for a, b in pairwise(bands)):
-        return infer_bands_near(lines, wander)
+        return None
     # A value of another line within `wander` of one band (and only one) is in that column.
     new: list[Span] = []
     for line in lines:

@@ -41,7 +41,7 @@ def read_space_aligned(raw: str, normalized: str) -> tuple[list[list[str]], list
     if "   " not in normalized:
         return None
     norm_lines = normalized.split("\n")
-    if _separated(norm_lines):
+    if _separated(normalized, norm_lines):
         return None  # asked first: tab and bar reports with spaces in them need no cells cut
     raw_lines = raw.replace("\r", "").split("\n")
     if len(raw_lines) != len(norm_lines):
@@ -81,7 +81,7 @@ def _measured(lines: Sequence[Line]) -> tuple[list[Table], str | None]:
     tables = []
     for k, region in enumerate(regions):
         table = lead if k == most else Table(lines, *region, metrics=(lead.clear,) if lead.clear else METRICS)
-        if len(table.counts) == 1 and table.counts[0].score[0] < sizes[k]:
+        if len(table.counts) == 1 and table.counts[0].placed < sizes[k]:
             table = Table(lines, *region)  # a value finds no one column that way: weigh both
         tables.append(table)
     if lead.clear:
@@ -90,8 +90,10 @@ def _measured(lines: Sequence[Line]) -> tuple[list[Table], str | None]:
     return tables, votes.most_common(1)[0][0] if votes else None
 
 
-def _separated(lines: Sequence[str]) -> bool:
+def _separated(text: str, lines: Sequence[str]) -> bool:
     """Whether the text's table lines are separated by tabs or bars: not space-aligned."""
+    if "\t" not in text and text.count("|") < 2 * _MIN_LINES:
+        return False  # no tab, and too few bars for so many lines of two: no line need be looked at
     return sum(1 for line in lines if "\t" in line.strip() or line.count("|") >= 2) >= _MIN_LINES
 
 
@@ -128,19 +130,25 @@ def _wide() -> re.Pattern[str]:
     return re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in ranges) + "]")
 
 
-@lru_cache(maxsize=2048)
 def _cells(src: str, norm: str) -> _Cut:
     """A line's cells (runs of text apart by two spaces or more; values split off on their own),
     and what a `Line` keeps of them.
 
-    Cached (the cells are immutable): a form's headers and headings recur report after report.
     A line of values is a label, which recurs, and numbers, which do not: the label's cells are
-    taken from a cache and the numbers cut by `str.split` (`_cut` costs twice as much)."""
+    taken from a cache and the numbers cut by `str.split` (`_cut` costs twice as much). Such a
+    line is not looked up itself: it would miss, and push out a line that recurs."""
     cut = norm.find("  ", len(norm.rstrip(_DIGITS)))
     if cut >= 0:
         line = _labelled(src, norm, cut)
         if line is not None:
             return line
+    return _cut_line(src, norm)
+
+
+@lru_cache(maxsize=2048)
+def _cut_line(src: str, norm: str) -> _Cut:
+    """`_cells` of any other line: cached (the cells are immutable), a form's headers and
+    headings recur report after report."""
     return _line(_cut(src, norm)[0])
 
 

@@ -7,8 +7,7 @@ lines them up is chosen, and each line of values comes out with one cell per col
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from operator import itemgetter
 from typing import NamedTuple
 
@@ -16,7 +15,7 @@ from worker.core.columns import (
     Placement,
     Span,
     add_header_columns,
-    infer_bands_in_order,
+    bands_in_order,
     infer_bands_near,
     overlapped,
     overlaps,
@@ -184,16 +183,70 @@ def _leaves(heads: list[Extent]) -> list[Span]:
     return leaves
 
 
-@dataclass(frozen=True, slots=True)
 class _Count:
     """A table's columns under one way of counting offsets, its lines placed in them, and how
-    well they sit (higher is better)."""
+    well they sit (`score`, higher is better).
 
-    metric: str
-    bands: tuple[Span, ...]
-    placements: list[Placement]
-    score: tuple[float, ...]
-    headers: int = 0  # how many headers over single columns
+    What a score is made of is worked out when asked for: two counts are ranked by the values
+    they place first (`_ranked`), and where those differ the rest of either score, or where one
+    count cannot place as many values as the other does the placements of the former, are never
+    looked at."""
+
+    def __init__(
+        self,
+        metric: str,
+        spans: list[list[Span]],
+        found: tuple[Span, ...],
+        bands: tuple[Span, ...],
+        leaves: tuple[Span, ...],
+    ) -> None:
+        """`found`: the bands of the values alone; `bands`: those and the headers' own."""
+        self.metric = metric
+        self.spans = spans
+        self.found = found
+        self.bands = bands
+        self.leaves = leaves
+        self.headers = len(leaves)  # how many headers over single columns
+
+    @cached_property
+    def placements(self) -> list[Placement]:
+        """Where each line's values go in the bands."""
+        return place_lines(self.spans, self.bands)
+
+    @cached_property
+    def placed(self) -> int:
+        """How many values find their one column."""
+        return sum(len(line) - len(p.ambiguous) for line, p in zip(self.spans, self.placements, strict=True))
+
+    def most_placed(self) -> int:
+        """As many values as could find their one column: a band holds one value of a line."""
+        width = len(self.bands)
+        return sum(len(line) if len(line) < width else width for line in self.spans)
+
+    @cached_property
+    def score(self) -> tuple[float, ...]:
+        """Values placed, looseness, columns found and misfit of the headers, each negated where
+        less is better."""
+        found = self.found
+        placements = self.placements if self.bands == found else place_lines(self.spans, found)
+        loose = _looseness(found, self.spans, placements)
+        return (self.placed, -loose, -len(found), -_misfit(self.bands, self.leaves))
+
+
+def _ranked(counts: list[_Count]) -> tuple[list[_Count], bool]:
+    """The counts best first (`sorted` by score; on a tie the first listed, display columns: the
+    count the offsets most often are in), and whether the first two differ in what the values
+    alone tell (score[:3]): the scores' tails are worked out only for counts that place as many
+    values."""
+    if len(counts) < 2:
+        return counts, False
+    first, second = counts
+    if second.most_placed() < first.placed:
+        return counts, True  # the second's placements are not needed
+    if first.placed != second.placed:
+        return (counts if first.placed > second.placed else [second, first]), True
+    a, b = first.score, second.score
+    return [second, first] if b > a else counts, a[:3] != b[:3]
 
 
 def _extent(metric: str) -> Callable[[Cell], Extent]:
@@ -215,22 +268,21 @@ class Table:
         self.lines = lines
         self.region = [i for i in region if lines[i].values]
         self.above = above
-        self.best = _Count("cols", (), [], ())
+        self.best: _Count | None = None
         self.settled = False
         self.counts: list[_Count] = []
+        self._clear = False
         self._heads: dict[str, tuple[Span, ...]] = {}
         counts = {len(lines[i].values) for i in self.region}
         if len(counts) == 1 and all(len(self._headers(m)) <= min(counts) for m in metrics):
             return  # every line prints every column its headers show: the order places the values
         self.spans = {m: [self._spans(m, lines[i].values) for i in self.region] for m in metrics}
-        self.counts = sorted((self._count(m) for m in metrics), key=lambda c: c.score, reverse=True)
+        self.counts, self._clear = _ranked([self._count(m) for m in metrics])
 
     @property
     def clear(self) -> str | None:
         """The way of counting the values alone choose (their columns line up under it), if any."""
-        if len(self.counts) == 2 and self.counts[0].score[:3] != self.counts[1].score[:3]:
-            return self.counts[0].metric
-        return None
+        return self.counts[0].metric if self._clear else None
 
     def decide(self, document: str | None) -> None:
         """Take the count the values choose, else the one the document's other tables chose, else
@@ -238,11 +290,11 @@ class Table:
         if not self.counts:
             return
         best, other = self.counts if len(self.counts) == 2 else (self.counts[0], self.counts[0])
-        chosen = best if self.clear or document is None else next(c for c in self.counts if c.metric == document)
-        agree = [p.bands for p in best.placements] == [p.bands for p in other.placements]
+        chosen = best if self._clear or document is None else next(c for c in self.counts if c.metric == document)
         # More columns than the headers show: values strayed into bands of their own.
+        strayed = 0 < chosen.headers < len(chosen.bands)
         self.best = chosen
-        self.settled = bool(self.clear or document or agree) and not 0 < chosen.headers < len(chosen.bands)
+        self.settled = bool(self._clear or document or _agree(best, other)) and not strayed
 
     def _spans(self, metric: str, cells: Sequence[Cell]) -> list[Span]:
         if metric == "cols":
@@ -255,21 +307,16 @@ class Table:
         their headers; under the wrong one, labels of different lengths scatter them."""
         spans = self.spans[metric]
         leaves = self._headers(metric)
-        bands = infer_bands_in_order(spans, _WANDER)
-        ends = [band.x1 for band in bands]
-        under = [b for h in leaves for b in overlapped(h, bands, ends)]
-        if len(set(under)) < len(under):
-            # The fullest lines miss different columns: their i-th values are no one column.
-            bands = infer_bands_near(spans, _WANDER)
-        placements = place_lines(spans, bands)
-        loose = _looseness(bands, spans, placements)
-        found = len(bands)
-        headed = add_header_columns(bands, leaves)
-        if headed != bands:
-            placements = place_lines(spans, headed)
-        placed = sum(len(line) - len(p.ambiguous) for line, p in zip(spans, placements, strict=True))
-        # Ties go to display columns (listed first): the count the offsets most often are in.
-        return _Count(metric, headed, placements, (placed, -loose, -found, -_misfit(headed, leaves)), len(leaves))
+        bands = bands_in_order(spans, _WANDER)
+        if bands is None:
+            bands = infer_bands_near(spans, _WANDER)  # what the check below would turn to
+        else:
+            ends = [band.x1 for band in bands]
+            under = [b for h in leaves for b in overlapped(h, bands, ends)]
+            if len(set(under)) < len(under):
+                # The fullest lines miss different columns: their i-th values are no one column.
+                bands = infer_bands_near(spans, _WANDER)
+        return _Count(metric, spans, bands, add_header_columns(bands, leaves), leaves)
 
     def _headers(self, metric: str) -> tuple[Span, ...]:
         """The header cells over single columns of values, from the lines above the table."""
@@ -299,7 +346,7 @@ class Table:
     def rows(self) -> list[tuple[int, list[str]]]:
         """Each line of values as cells: its text before the values, one cell per column (or,
         with the columns unsettled or not needed, its values alone), and any text after them."""
-        if not self.settled:
+        if not self.settled or self.best is None:  # `decide` settles a table with its best count
             return [(i, list(self.lines[i].texts)) for i in self.region]
         out = []
         bands = self.best.bands
@@ -313,6 +360,11 @@ class Table:
                 _unplaced(spans[k], bands, placement.bands, columns)
             out.append((i, [*line.texts[:first], *columns, *after]))
         return out
+
+
+def _agree(best: _Count, other: _Count) -> bool:
+    """Whether two counts place every line's values in the same bands."""
+    return [p.bands for p in best.placements] == [p.bands for p in other.placements]
 
 
 def _unplaced(span: Span, bands: Sequence[Span], placed: tuple[int | None, ...], columns: list[str]) -> None:

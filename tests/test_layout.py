@@ -11,10 +11,18 @@ from hypothesis import strategies as st
 
 from bench.accuracy import make_case, render_case
 from worker.core import layout
-from worker.core.columns import Span, add_header_columns, infer_bands_near
+from worker.core.columns import (
+    Span,
+    _nearest,
+    _nearest_sorted,
+    add_header_columns,
+    bands_in_order,
+    infer_bands_near,
+    place_lines,
+)
 from worker.core.decode import decode
 from worker.core.layout import _lines, _measured, _separated, _tables, read_space_aligned
-from worker.core.layout_columns import METRICS, Line, Table, _Count, _ranked
+from worker.core.layout_columns import METRICS, Cell, Line, Table, _Count, _ranked, _spans
 from worker.core.normalize import normalize
 
 
@@ -197,3 +205,27 @@ def test_a_text_with_few_bars_and_no_tab_is_not_separated_without_a_look_at_its_
     lines = text.split("\n")
     every_line = sum(1 for line in lines if "\t" in line.strip() or line.count("|") >= 2) >= 3
     assert _separated(text, lines) == every_line
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_SPANS)
+def test_values_as_bare_pairs_find_the_bands_and_places_spans_find(lines: list[list[Span]]) -> None:
+    """A table's values are handed to the column inference as plain `(x0, x1)` tuples, cheaper to
+    build than `Span`s: the bands and placements are those the same values as `Span`s give."""
+    pairs = [[(s.x0, s.x1) for s in line] for line in lines]
+    assert bands_in_order(pairs, 2) == bands_in_order(lines, 2)
+    near = infer_bands_near(pairs, 2)
+    assert near == infer_bands_near(lines, 2)
+    assert place_lines(pairs, near) == place_lines(lines, near)
+    assert _spans("cols", [[Cell("1", s.x0, s.x1, s.x1, s.x1 + 1, True) for s in line] for line in lines]) == [
+        [(s.x1, s.x1 + 1) for s in line] for line in lines
+    ]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=8), st.integers(-5, 45))
+def test_the_nearest_of_centres_in_order_is_found_by_bisection_as_by_a_scan(halves: list[int], at: int) -> None:
+    """Header centres left to right (as `layout`'s header leaves stand): bisection finds the index
+    a scan finds, the first of equal distances and of equal centres."""
+    centres = sorted(h / 2 for h in halves)
+    assert _nearest_sorted(centres, at / 2) == _nearest(centres, at / 2)

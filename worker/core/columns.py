@@ -7,10 +7,10 @@ the one band it overlaps. A value that overlaps no band, or two, is ambiguous an
 a wrong column is worse than a missing value.
 """
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from itertools import pairwise
-from operator import attrgetter
+from operator import itemgetter
 from typing import NamedTuple
 
 # Two extents "overlap" only when they share more than this much (in the caller's unit, scaled by
@@ -32,6 +32,12 @@ class Span(NamedTuple):
     def centre(self) -> float:
         """The middle of the extent."""
         return (self.x0 + self.x1) / 2
+
+
+# Where a value stands as a bare pair (x0, x1): a `Span` is one, and so is a plain tuple, which a
+# caller making hundreds per table builds for a fraction of a named tuple's cost. The functions
+# that take the values of lines take either.
+Extent = tuple[float, float]
 
 
 class Placement(NamedTuple):
@@ -133,7 +139,7 @@ def infer_bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -
     return infer_bands_near(lines, wander) if bands is None else bands
 
 
-def bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -> tuple[Span, ...] | None:
+def bands_in_order(lines: Sequence[Sequence[Extent]], wander: float = 0.0) -> tuple[Span, ...] | None:
     """`infer_bands_in_order`, or None where the lines do not agree on their columns (it takes
     `infer_bands_near` then): a caller that would take those bands anyway need not infer them twice."""
     most = max((len(line) for line in lines), default=0)
@@ -145,17 +151,17 @@ def bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -> tupl
     # line needs no sorting.
     for column in zip(*full, strict=True):
         members = sorted(column, key=_start) if len(column) > 1 else column
-        reach = members[0].x1
-        for span in members[1:]:
-            if span.x0 - reach > wander:
+        reach = members[0][1]
+        for x0, x1 in members[1:]:
+            if x0 - reach > wander:
                 return None
-            if span.x1 > reach:
-                reach = span.x1
-        bands.append(Span(members[0].x0, reach))
+            if x1 > reach:
+                reach = x1
+        bands.append(Span(members[0][0], reach))
     if any(overlaps(a, b) or a.x0 >= b.x0 for a, b in pairwise(bands)):
         return None
     # A value of another line within `wander` of one band (and only one) is in that column.
-    new: list[Span] = []
+    new: list[Extent] = []
     for line in lines:
         if len(line) < most:
             for span in line:
@@ -164,9 +170,9 @@ def bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -> tupl
     return tuple(sorted(bands, key=_start))
 
 
-def _widen_near(span: Span, bands: list[Span], wander: float, new: list[Span]) -> None:
+def _widen_near(span: Extent, bands: list[Span], wander: float, new: list[Extent]) -> None:
     """Widen the one band a value overlaps or lies within `wander` of; none: it is `new`."""
-    x0, x1 = span.x0, span.x1
+    x0, x1 = span
     near = -1
     for i, band in enumerate(bands):
         b0, b1 = band.x0, band.x1
@@ -185,10 +191,10 @@ def _widen_near(span: Span, bands: list[Span], wander: float, new: list[Span]) -
 
 
 # A C-level sort key: bands and values are sorted by where they start, many times per table.
-_start = attrgetter("x0")
+_start = itemgetter(0)
 
 
-def infer_bands_near(lines: Sequence[Sequence[Span]], wander: float) -> tuple[Span, ...]:
+def infer_bands_near(lines: Sequence[Sequence[Extent]], wander: float) -> tuple[Span, ...]:
     """Bands of every value, values less than `wander` apart (or overlapping) in one band."""
     spans = iter(sorted([s for line in lines for s in line], key=_start))
     first = next(spans, None)
@@ -239,9 +245,12 @@ def add_header_columns(bands: Sequence[Span], headers: Sequence[Span]) -> tuple[
     claimed: set[Span] = set()
     if free:
         centres = [h.centre for h in free]
+        # Headers as `layout` finds them (leaves, none inside another) stand left to right: the
+        # nearest is found by bisection, where a wide table's every blank band would scan them all.
+        nearest = _nearest_sorted if all(a <= b for a, b in pairwise(centres)) else _nearest
         for index, band in enumerate(bands):
             if index not in headed:
-                claimed.add(free[_nearest(centres, band.centre)])
+                claimed.add(free[nearest(centres, band.centre)])
     added: list[Span] = []
     for header in sorted(free, key=lambda s: s.x1 - s.x0):
         if header in claimed:
@@ -271,6 +280,15 @@ def _nearest(centres: Sequence[float], centre: float) -> int:
     return best
 
 
+def _nearest_sorted(centres: Sequence[float], centre: float) -> int:
+    """`_nearest` of `centres` in ascending order: the nearest is the last before `centre` or the
+    first from it on (the former on a tie, and the first of equal centres)."""
+    after = bisect_left(centres, centre)
+    if after == len(centres) or (after and centre - centres[after - 1] <= centres[after] - centre):
+        return bisect_left(centres, centres[after - 1])
+    return after
+
+
 def overlapped(span: Span, bands: Sequence[Span], ends: Sequence[float]) -> list[int]:
     """The indices of the bands (left to right, not overlapping; `ends` their right ends) that a
     span overlaps, as `overlaps` says."""
@@ -293,12 +311,12 @@ def place_sorted(values: Sequence[Span], bands: Sequence[Span]) -> Placement:
     return _place(values, bands, [band.x1 for band in bands])
 
 
-def place_lines(lines: Sequence[Sequence[Span]], bands: Sequence[Span]) -> list[Placement]:
+def place_lines(lines: Sequence[Sequence[Extent]], bands: Sequence[Span]) -> list[Placement]:
     """`place_sorted` for every line of a table, in the same bands."""
     ends = [band.x1 for band in bands]
     # Lines of a table often print their values at the same places (a column of zeros, counted
     # right): such a line is placed once, its placement kept for the others.
-    placed: dict[tuple[Span, ...], Placement] = {}
+    placed: dict[tuple[Extent, ...], Placement] = {}
     out = []
     for values in lines:
         key = tuple(values)
@@ -309,7 +327,7 @@ def place_lines(lines: Sequence[Sequence[Span]], bands: Sequence[Span]) -> list[
     return out
 
 
-def _place(values: Sequence[Span], edges: Sequence[tuple[float, float]], ends: Sequence[float]) -> Placement:
+def _place(values: Sequence[Extent], edges: Sequence[tuple[float, float]], ends: Sequence[float]) -> Placement:
     count = len(edges)
     slots: list[int | None] = [None] * count
     ambiguous: set[int] = set()

@@ -12,6 +12,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from worker.core.columns import (
+    Extent,
     Placement,
     Span,
     add_header_columns,
@@ -23,8 +24,6 @@ from worker.core.columns import (
 )
 from worker.core.labels import header_piece
 
-# Spans built at C speed: a named tuple's generated `__new__` is a Python function.
-_new_span = tuple.__new__
 # The two ways of counting an offset: display columns (CJK two wide) and characters.
 METRICS = ("cols", "chars")
 # A header line of one cell this long (characters) is a heading over the table, not a column's
@@ -66,14 +65,15 @@ class Line(NamedTuple):
     texts: tuple[str, ...]  # the cells' texts: the line as read when its values need no columns
 
 
-def _looseness(bands: Sequence[Span], lines: Sequence[Sequence[Span]], placements: Sequence[Placement]) -> float:
+def _looseness(bands: Sequence[Span], lines: Sequence[Sequence[Extent]], placements: Sequence[Placement]) -> float:
     """How much wider the bands are than the widest value in each, past what values wander:
     values of one column, counted right, stand at the same place."""
     widest = [0.0] * len(bands)
     for line, placement in zip(lines, placements, strict=True):
         for band, index in enumerate(placement.bands):
             if index is not None:
-                width = line[index].x1 - line[index].x0
+                x0, x1 = line[index]
+                width = x1 - x0
                 if width > widest[band]:
                     widest[band] = width
     return sum(max(0.0, b.x1 - b.x0 - w - _WANDER) for b, w in zip(bands, widest, strict=True))
@@ -108,9 +108,6 @@ def _misfit(bands: Sequence[Span], leaves: Sequence[Span]) -> float:
             row.append(least)
         cost = row
     return cost[-1] / max(spacing, 1.0)
-
-
-Extent = tuple[int, int]
 
 
 def _stacked(rows: list[list[tuple[str, Extent]]]) -> list[Extent]:
@@ -195,7 +192,7 @@ class _Count:
     def __init__(
         self,
         metric: str,
-        spans: list[list[Span]],
+        spans: list[list[Extent]],
         found: tuple[Span, ...],
         bands: tuple[Span, ...],
         leaves: tuple[Span, ...],
@@ -276,7 +273,8 @@ class Table:
         counts = {len(lines[i].values) for i in self.region}
         if len(counts) == 1 and all(len(self._headers(m)) <= min(counts) for m in metrics):
             return  # every line prints every column its headers show: the order places the values
-        self.spans = {m: [self._spans(m, lines[i].values) for i in self.region] for m in metrics}
+        values = [lines[i].values for i in self.region]
+        self.spans = {m: _spans(m, values) for m in metrics}
         self.counts, self._clear = _ranked([self._count(m) for m in metrics])
 
     @property
@@ -295,11 +293,6 @@ class Table:
         strayed = 0 < chosen.headers < len(chosen.bands)
         self.best = chosen
         self.settled = bool(self._clear or document or _agree(best, other)) and not strayed
-
-    def _spans(self, metric: str, cells: Sequence[Cell]) -> list[Span]:
-        if metric == "cols":
-            return [_new_span(Span, (c.col0, c.col1)) for c in cells]
-        return [_new_span(Span, (c.char0, c.char1)) for c in cells]
 
     def _count(self, metric: str) -> _Count:
         """The bands under one way of counting, and how well the values sit in them: under the
@@ -362,17 +355,26 @@ class Table:
         return out
 
 
+def _spans(metric: str, lines: Sequence[Sequence[Cell]]) -> list[list[Extent]]:
+    """Where each line's values stand under one way of counting: bare pairs (`(c.col0, c.col1)`),
+    taken at C speed, where a `Span` each would cost several times more (a table's values make
+    hundreds)."""
+    at = _extent(metric)
+    return [list(map(at, cells)) for cells in lines]
+
+
 def _agree(best: _Count, other: _Count) -> bool:
     """Whether two counts place every line's values in the same bands."""
     return [p.bands for p in best.placements] == [p.bands for p in other.placements]
 
 
-def _unplaced(span: Span, bands: Sequence[Span], placed: tuple[int | None, ...], columns: list[str]) -> None:
+def _unplaced(span: Extent, bands: Sequence[Span], placed: tuple[int | None, ...], columns: list[str]) -> None:
     """A value between columns: every column it could be in reads as unreadable, not as it."""
-    near = [b for b, band in enumerate(bands) if overlaps(span, band)]
+    value = Span(*span)
+    near = [b for b, band in enumerate(bands) if overlaps(value, band)]
     if not near:
-        left = [b for b, band in enumerate(bands) if band.x1 <= span.centre]
-        right = [b for b, band in enumerate(bands) if band.x0 >= span.centre]
+        left = [b for b, band in enumerate(bands) if band.x1 <= value.centre]
+        right = [b for b, band in enumerate(bands) if band.x0 >= value.centre]
         near = [*left[-1:], *right[:1]]
     for band in near:
         if placed[band] is None:

@@ -19,6 +19,7 @@ import json
 import platform
 import random
 import re
+import statistics
 import sys
 import time
 import unicodedata
@@ -42,6 +43,8 @@ from worker.core.forms import Template  # noqa: E402
 CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 GOAL_PER_SECOND = 500
 GOAL_BYTES = 10 * 1024
+# At least this many paired passes (`paired_ratios`): a median of fewer says little.
+_PAIRED_PASSES = 7
 # One shared converter, as the parser keeps one: building it costs far more than a conversion.
 T2S = opencc.OpenCC("t2s")
 
@@ -107,6 +110,10 @@ class Figures:
     decode_t2s_cpu_ms: float | None = None
     cpu_parse_over_decode_t2s: float | None = None
     shapes_cpu_ms: dict[str, float] = field(default_factory=dict)
+    # Parse over the floor pass by pass, each parse pass followed at once by the floor over the
+    # same reports: the median and the range of those ratios (see `paired_ratios`).
+    paired_median: float | None = None
+    paired_range: tuple[float, float] | None = None
     statuses: dict[str, int] = field(default_factory=dict)
     error: str | None = None
 
@@ -293,6 +300,35 @@ def time_passes(
     return Run(Timing(reports, elapsed, cpu_total), Timing(best_reports, best, best), done, size)
 
 
+def paired_ratios(stream: SampleStream, passes: int) -> list[float]:
+    """Parse CPU time over the floor's, pass by pass: each parse pass followed at once by the floor
+    over the same reports. The best passes of two separate runs (`time_passes`) may fall in
+    different spells of a shared machine's load, which then moves their ratio by a third; a parse
+    pass and the floor pass right after it share their spell.
+
+    Untimed, as in `time_passes`: emptying the text caches, the warm-up chunk.
+    """
+    clear_text_caches()
+    for sample in stream.chunk(0):
+        parse_bytes(sample.data, sample.name)
+    ratios = []
+    for done in range(passes):
+        samples = stream.chunk(done + 1)
+        if stream.fixed:
+            clear_text_caches()
+        cpu = time.process_time()
+        for sample in samples:
+            parse_bytes(sample.data, sample.name)
+        parsed = time.process_time() - cpu
+        cpu = time.process_time()
+        for sample in samples:
+            decode_and_convert(sample.data, sample.name)
+        floor = time.process_time() - cpu
+        if floor > 0:
+            ratios.append(parsed / floor)
+    return ratios
+
+
 def shape_of(sample: Sample) -> str | None:
     """The shape of a rendered report (`rendered-<shape>-<i>`), None for other files."""
     parts = sample.name.split("-")
@@ -332,6 +368,7 @@ def measure(name: str, stream: SampleStream, seconds: float) -> Figures:
     # The floor over the very passes the parse ran over (fixed sets: repeated, it caches nothing).
     floor_run = time_passes(decode_and_convert, stream, seconds, None if stream.fixed else run.passes)
     bare = time_passes(decode_and_opencc, stream, seconds, None if stream.fixed else run.passes).best
+    ratios = paired_ratios(stream, max(run.passes, _PAIRED_PASSES))
     parse, parse_cpu, floor, floor_cpu = run.timing, run.best, floor_run.timing, floor_run.best
     bytes_per_s = run.bytes / parse.seconds
     return Figures(
@@ -352,6 +389,8 @@ def measure(name: str, stream: SampleStream, seconds: float) -> Figures:
         decode_t2s_cpu_ms=bare.cpu_ms,
         cpu_parse_over_decode_t2s=parse_cpu.cpu_ms / bare.cpu_ms,
         shapes_cpu_ms=shapes,
+        paired_median=statistics.median(ratios) if ratios else None,
+        paired_range=(min(ratios), max(ratios)) if ratios else None,
         statuses=counts,
         error=None,
     )
@@ -401,6 +440,12 @@ def print_table(figures: list[Figures], notes: list[str], seconds: float) -> Non
                 print(
                     f"{f.name}: the floor without NFKC (decoding and OpenCC alone): CPU ms {f.decode_t2s_cpu_ms:.3f}, "
                     f"parse {f.cpu_parse_over_decode_t2s:.1f}× that"
+                )
+            if f.paired_median is not None and f.paired_range is not None:
+                low, high = f.paired_range
+                print(
+                    f"{f.name}: parse over the floor pass by pass (each parse pass, then the floor over its "
+                    f"reports): median {f.paired_median:.2f}× (passes {low:.2f}–{high:.2f})"
                 )
             if f.shapes_cpu_ms:
                 shapes = "  ".join(f"{shape} {ms:.3f}" for shape, ms in f.shapes_cpu_ms.items())

@@ -128,20 +128,14 @@ def _add_unclaimed(bands: list[Span], new: Sequence[Span]) -> list[Span]:
     return [*bands, *(span for span in new if not any(overlaps(span, b) for b in bands))]
 
 
-def infer_bands_in_order(lines: Sequence[Sequence[Span]], wander: float = 0.0) -> tuple[Span, ...]:
+def bands_in_order(lines: Sequence[Sequence[Extent]], wander: float = 0.0) -> tuple[Span, ...] | None:
     """`infer_bands` for values that wander within their column by up to `wander` (`pdftotext
     -layout` rounds every glyph to a character cell, so `61` and `0` of one column need not
     overlap): in the lines with the most values, the i-th value of each is in the i-th column, so
-    each band spans them all. Where those values lie further apart than `wander`, or the bands
-    would overlap, the lines do not agree on their columns (they miss different ones): the values
-    less than `wander` apart make a band (`infer_bands_near`). No headers: `add_header_columns`."""
-    bands = bands_in_order(lines, wander)
-    return infer_bands_near(lines, wander) if bands is None else bands
-
-
-def bands_in_order(lines: Sequence[Sequence[Extent]], wander: float = 0.0) -> tuple[Span, ...] | None:
-    """`infer_bands_in_order`, or None where the lines do not agree on their columns (it takes
-    `infer_bands_near` then): a caller that would take those bands anyway need not infer them twice."""
+    each band spans them all. None where those values lie further apart than `wander`, or the
+    bands would overlap: the lines do not agree on their columns (they miss different ones), and
+    the caller takes the values less than `wander` apart as bands (`infer_bands_near`). No
+    headers: `add_header_columns`."""
     most = max((len(line) for line in lines), default=0)
     if not most:
         return ()
@@ -305,14 +299,10 @@ def overlapped(span: Span, bands: Sequence[Span], ends: Sequence[float]) -> list
     return found
 
 
-def place_sorted(values: Sequence[Span], bands: Sequence[Span]) -> Placement:
-    """`place_line` for bands that run left to right without overlapping each other (as the
-    inferences here return them), finding each value's bands by bisection."""
-    return _place(values, bands, [band.x1 for band in bands])
-
-
 def place_lines(lines: Sequence[Sequence[Extent]], bands: Sequence[Span]) -> list[Placement]:
-    """`place_sorted` for every line of a table, in the same bands."""
+    """`place_line` for every line of a table, in the same bands, which run left to right without
+    overlapping each other (as the inferences here return them): each value's bands are found by
+    bisection."""
     ends = [band.x1 for band in bands]
     # Lines of a table often print their values at the same places (a column of zeros, counted
     # right): such a line is placed once, its placement kept for the others.

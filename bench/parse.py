@@ -316,17 +316,22 @@ def paired_ratios(stream: SampleStream, passes: int) -> list[float]:
         samples = stream.chunk(done + 1)
         if stream.fixed:
             clear_text_caches()
-        cpu = time.process_time()
-        for sample in samples:
-            parse_bytes(sample.data, sample.name)
-        parsed = time.process_time() - cpu
-        cpu = time.process_time()
-        for sample in samples:
-            decode_and_convert(sample.data, sample.name)
-        floor = time.process_time() - cpu
+        parsed, floor = paired_pass(samples)
         if floor > 0:
             ratios.append(parsed / floor)
     return ratios
+
+
+def paired_pass(samples: list[Sample]) -> tuple[float, float]:
+    """CPU seconds of one parse pass over `samples`, then of the floor over the same samples."""
+    cpu = time.process_time()
+    for sample in samples:
+        parse_bytes(sample.data, sample.name)
+    parsed = time.process_time() - cpu
+    cpu = time.process_time()
+    for sample in samples:
+        decode_and_convert(sample.data, sample.name)
+    return parsed, time.process_time() - cpu
 
 
 def shape_of(sample: Sample) -> str | None:

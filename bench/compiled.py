@@ -74,7 +74,7 @@ def main(argv: list[str]) -> int:
         where = Path(temporary)
         for part in ("worker", "bench", "tests"):
             shutil.copytree(ROOT / part, where / part, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-        shutil.copy(ROOT / "pyproject.toml", where)  # mypy's settings, which mypyc type-checks by
+        shutil.copy(ROOT / "pyproject.toml", where)  # mypyc type-checks first, with mypy's settings
         build(where)
         compiled = compiled_in(where)
         missing = sorted(set(MODULES) - set(compiled))

@@ -1,6 +1,7 @@
 """`govreport run` / `consume` as real processes, on the real RabbitMQ: what they do at start (a
-refusal stops them at once with one line; an outage is waited for), idle (almost no CPU), and at a
-stop (in-flight work goes back to the queue within seconds; a second signal exits at once)."""
+refusal stops them at once with one line; an outage is waited for), idle (a few wake-ups a
+second, no spinning), and at a stop (in-flight work goes back to the queue within seconds; a
+second signal exits at once)."""
 
 import shutil
 import signal
@@ -19,7 +20,17 @@ from tests.support.pipeline_kit import (
     publish_files,
     wait_until,
 )
-from tests.support.process import GOVREPORT, Govreport, alive, cpu_seconds, descendants, environment
+from tests.support.process import (
+    GOVREPORT,
+    IDLE_WAKEUPS_PER_S,
+    SPINNING_SHARE,
+    Govreport,
+    alive,
+    cpu_seconds,
+    descendants,
+    environment,
+    wakeups,
+)
 from tests.support.servers import PG_HOST, require
 from worker.adapters.broker import Broker, Topology
 from worker.adapters.db import make_engine, upgrade
@@ -145,18 +156,20 @@ def test_a_broker_that_is_down_is_waited_for_with_warnings_and_started_only_once
 
 
 @pytest.mark.slow
-def test_idle_run_uses_under_one_percent_of_a_core(namespace: str, tmp_path: Path) -> None:
+def test_idle_run_wakes_rarely_and_never_spins(namespace: str, tmp_path: Path) -> None:
     command = Govreport(["run"], environment(namespace, tmp_path, GOVREPORT_CONCURRENCY="2"))
     try:
         assert command.wait_for("govreport.started", timeout=60)
         time.sleep(1.0)  # the start-up's own work (first scan, housekeeping) is not idling
-        before, started = cpu_seconds(command.pid), time.monotonic()
+        cpu, woken, started = cpu_seconds(command.pid), wakeups(command.pid), time.monotonic()
         time.sleep(8.0)
-        used = cpu_seconds(command.pid) - before
-        share = used / (time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        share = (cpu_seconds(command.pid) - cpu) / elapsed
+        rate = (wakeups(command.pid) - woken) / elapsed
     finally:
         command.close()
-    assert share < 0.01, f"{share:.2%} of a core while idle"
+    assert rate < IDLE_WAKEUPS_PER_S, f"{rate:.1f} wake-ups a second while idle"
+    assert share < SPINNING_SHARE, f"{share:.2%} of a core while idle"
 
 
 @pytest.mark.slow
